@@ -1,1 +1,4 @@
-console.log("cli ok", process.argv.slice(2))
+// Entry point of bin/lockwarden.
+import { main } from './program.ts';
+
+process.exitCode = await main(process.argv.slice(2));

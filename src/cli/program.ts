@@ -1,0 +1,96 @@
+// lockwarden's command line, as a function of its arguments. Thin: it parses arguments, reads files and prints; the work is
+// done by src/policy (pure) and src/services.
+import { Command, CommanderError, Option } from 'commander';
+import { ENROLLMENTS, PLATFORMS } from '../policy/index.ts';
+import { CliError, EXIT_INVALID, EXIT_OK, EXIT_USAGE } from './output.ts';
+import { checkCommand, compileCommand, exampleCommand, explainCommand, mergeCommand, validateCommand } from './policy-commands.ts';
+
+const platformOption = () => new Option('--platform <platform>', 'target platform').choices(PLATFORMS);
+const enrollmentOption = () => new Option('--enrollment <type>', 'enrollment type').choices(ENROLLMENTS).default('device');
+const osVersionOption = () => new Option('--os-version <version>', 'oldest OS version the target devices run (default: current releases)');
+
+export function buildProgram(): Command {
+  const program = new Command('lockwarden')
+    .description('Apple MDM for passcode management: one policy, every Apple platform')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    // Set before the subcommands are added, so they inherit it: usage errors become exit code 2.
+    .exitOverride()
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+
+  program.command('serve')
+    .description('run the MDM server (arrives with the protocol server work; prints this help for now)')
+    .action(() => {
+      process.stdout.write('The lockwarden MDM server is not part of this build yet; the policy commands below work today.\n\n');
+      program.outputHelp();
+    });
+
+  const policy = program.command('policy').description('author, check and compile passcode policies (no server needed)');
+
+  policy.command('validate').argument('<file>', 'policy: JSON/YAML (either key style), .mobileconfig/plist (signed or not), or DDM declaration; "-" for stdin')
+    .description('report every problem in a policy at once')
+    .option('--json', 'machine-readable output')
+    .action(validateCommand);
+
+  policy.command('compile').argument('<file>', 'policy file, or "-" for stdin')
+    .description('compile a policy for one platform')
+    .addOption(new Option('--format <format>', 'output format').choices(['mobileconfig', 'payload', 'ddm']).default('mobileconfig'))
+    .addOption(platformOption().default('ios'))
+    .addOption(enrollmentOption())
+    .addOption(osVersionOption())
+    .option('--identifier <id>', 'profile PayloadIdentifier (reverse DNS); default from the policy')
+    .option('--name <name>', 'profile display name')
+    .option('--org <organization>', 'profile organization')
+    .option('--sign-cert <pem>', 'sign the profile with this certificate (PEM)')
+    .option('--sign-key <pem>', 'private key for --sign-cert (PEM)')
+    .option('-o, --output <file>', 'write to a file instead of stdout')
+    .action(compileCommand);
+
+  policy.command('explain').argument('<file>', 'policy file, or "-" for stdin')
+    .description('show, per platform, how each requirement is enforced, capped, approximated or not enforceable')
+    .option('--json', 'machine-readable output')
+    .action(explainCommand);
+
+  policy.command('check').argument('<file>', 'policy file, or "-" for stdin')
+    .description('check a passcode against a policy (exit 0 if it complies, 1 with every reason if not)')
+    .option('--passcode <passcode>', 'the passcode to check (visible to other local users; prefer --passcode-stdin)')
+    .option('--passcode-stdin', 'read the passcode from the first line of stdin')
+    .addOption(platformOption())
+    .addOption(enrollmentOption())
+    .addOption(osVersionOption())
+    .option('--json', 'machine-readable output')
+    .action(checkCommand);
+
+  policy.command('example').argument('<file>', 'policy file, or "-" for stdin')
+    .description('print a passcode that satisfies the policy, or show which requirements conflict')
+    .addOption(platformOption())
+    .addOption(enrollmentOption())
+    .addOption(osVersionOption())
+    .option('--json', 'machine-readable output')
+    .action(exampleCommand);
+
+  policy.command('merge').argument('<files...>', 'two or more policy files')
+    .description('the effective policy of several policies on one device: strictest value per key')
+    .option('--json', 'machine-readable output')
+    .action(mergeCommand);
+
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return process.exitCode === undefined ? EXIT_OK : Number(process.exitCode);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? EXIT_OK : EXIT_USAGE;
+    }
+    if (err instanceof CliError) {
+      if (err.message) process.stderr.write(`error: ${err.message}\n`);
+      return err.exitCode;
+    }
+    process.stderr.write(`error: unexpected failure: ${err instanceof Error ? err.message : String(err)}\n`);
+    return EXIT_INVALID;
+  }
+}
