@@ -188,7 +188,7 @@ export async function mergeCommand(files: string[], options: { json?: boolean })
   const document = new Document(toPolicyDocument({ meta: {}, requirements }));
   document.commentBefore = ` Effective policy of ${files.join(', ')}: strictest value per key`;
   for (const key of Object.keys(sources) as RequirementKey[]) {
-    const path = documentKeyOf(key).split('.');
+    const path = documentKeyOf(key, requirements[key]).split('.');
     const node = document.getIn(path, true) as { comment?: string } | undefined;
     if (node && typeof node === 'object') node.comment = ` from ${setBy(key).join(', ')}`;
   }

@@ -10,9 +10,10 @@ const CLASS_KEYS: Partial<Record<RequirementKey, string>> = {
 };
 
 /** Document key → the canonical requirement it carries, for annotating output. */
-export function documentKeyOf(key: RequirementKey): string {
+export function documentKeyOf(key: RequirementKey, value: unknown): string {
   const nested = CLASS_KEYS[key];
-  return nested ? `RequiredCharacters.${nested}` : key;
+  if (nested) return `RequiredCharacters.${nested}`;
+  return key === 'maxInactivity' && (value as number) > 60 ? 'MaximumInactivity' : key;
 }
 
 export function toPolicyDocument(policy: PasscodePolicy): Record<string, unknown> {
@@ -33,7 +34,10 @@ export function toPolicyDocument(policy: PasscodePolicy): Record<string, unknown
         ? { passwordContentRegex: r.regex, passwordContentDescription: r.description }
         : { passwordContentRegex: r.regex }));
       doc.customRegex = rules.length === 1 ? rules[0] : rules;
-    } else doc[key] = value;
+    } else {
+      // Beyond maxInactivity's range (0–60) only the friendly MaximumInactivity can say it.
+      doc[documentKeyOf(key, value)] = value;
+    }
   }
   if (Object.keys(classes).length > 0) doc.RequiredCharacters = classes;
   return doc;
