@@ -27,6 +27,9 @@ export const STRICTER: Record<Exclude<RequirementKey, 'customRegex'>, 'true' | '
 
 type ScalarKey = keyof typeof STRICTER;
 
+/** What an absent key demands: Apple's defaults (allowSimple true, others false), no minimum, no maximum. */
+const ABSENT = { true: false, false: true, larger: 0, smaller: Infinity } as const;
+
 /** The stricter of two present values of one key. */
 export function stricterValue<K extends ScalarKey>(key: K, a: NonNullable<PasscodeRequirements[K]>, b: NonNullable<PasscodeRequirements[K]>): NonNullable<PasscodeRequirements[K]> {
   switch (STRICTER[key]) {
@@ -43,14 +46,8 @@ export function atLeastAsStrict(key: RequirementKey, candidate: PasscodeRequirem
     const have = new Set((candidate.customRegex ?? []).map((r) => r.regex));
     return (baseline.customRegex ?? []).every((r) => have.has(r.regex));
   }
-  const base = baseline[key];
-  if (base === undefined) return true;
-  const cand = candidate[key];
-  if (cand === undefined) {
-    // An absent boolean is Apple's default: allowSimple defaults to true, the others to false.
-    if (key === 'allowSimple') return base === true;
-    return typeof base === 'boolean' && base === false;
-  }
+  const base = baseline[key] ?? ABSENT[STRICTER[key]];
+  const cand = candidate[key] ?? ABSENT[STRICTER[key]];
   return stricterValue(key, cand as never, base as never) === cand;
 }
 
