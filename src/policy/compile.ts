@@ -86,10 +86,6 @@ function showValue(value: unknown): string {
   return typeof value === 'object' ? JSON.stringify(value) : String(value);
 }
 
-function enforcedAs(keys: Record<string, unknown>): string {
-  return Object.entries(keys).map(([k, v]) => `${k}=${showValue(v)}`).join(', ');
-}
-
 /** Why a key cannot be enforced on this target, or undefined when it can. */
 function unsupportedBecause(key: ApplePayloadKey, rules: PlatformRules, target: CompileTarget): string | undefined {
   const name = PLATFORM_NAMES[target.platform];

@@ -33,7 +33,7 @@ export async function readPolicySource(bytes: Uint8Array): Promise<PolicySourceR
       const { plist, signature } = await readProfileBytes(bytes);
       const result = importPolicy(plist);
       if (signature && !signature.signatureValid) {
-        return failure('the profile is CMS-signed, but its signature does not verify: it was altered after signing');
+        return failure(`the profile is CMS-signed, but its signature does not verify (${signature.failure ?? 'altered after signing'})`);
       }
       return signature ? { ...result, signature } : result;
     } catch (err) {
