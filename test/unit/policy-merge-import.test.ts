@@ -88,6 +88,17 @@ describe('regex combination', () => {
     expect(splitCombinedRegex('^abc$')).toBeUndefined();
   });
 
+  it('renumbers back-references so each rule keeps its meaning, and splits back to the originals', () => {
+    const rules = ['^(ab|cd)+$', '^(?!.*(.)\\1).*$', '^(?<x>a)?(b)\\2?.*$'];
+    const combined = combineRegexRules(rules.map((regex) => ({ regex })))!;
+    expect(combined.regex).toContain('\\2).*$');
+    expect(combined.regex).toContain('(b)\\4?');
+    const re = new RegExp(combined.regex);
+    expect(re.test('abab')).toBe(true);
+    expect(re.test('abb')).toBe(false);
+    expect(splitCombinedRegex(combined.regex)).toEqual(rules);
+  });
+
   it('the combined regex matches exactly what all its rules match', () => {
     const combined = combineRegexRules([{ regex: '^.{4,}$' }, { regex: '^[a-z0-9]*[0-9][a-z0-9]*$' }])!;
     const re = new RegExp(combined.regex);

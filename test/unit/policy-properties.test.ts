@@ -12,7 +12,9 @@ import { profileContent, singlePayload } from '../../src/policy/profile-content.
 import { toPolicyDocument } from '../../src/policy/serialize.ts';
 import { buildProfile } from '../../src/plist/mobileconfig.ts';
 import { decodePlist, encodePlist } from '../../src/plist/plist-codec.ts';
-import { arbRequirements } from '../support/policy-arbitraries.ts';
+import { arbCustomRegex, arbRequirements } from '../support/policy-arbitraries.ts';
+import { combineRegexRules, splitCombinedRegex } from '../../src/policy/regex-combination.ts';
+import { compileCustomRegex, matchesWholePasscode } from '../../src/policy/icu-regex.ts';
 
 const DELIVERABLE: readonly Platform[] = ['ios', 'ipados', 'macos', 'watchos', 'visionos'];
 const arbTarget: fc.Arbitrary<CompileTarget> = fc.oneof(
@@ -151,5 +153,24 @@ describe('a canonical policy written out as a document parses back to itself', (
       const back = parsePolicyDocument(toPolicyDocument({ meta, requirements: req }));
       expect(back.ok && back.value.requirements).toEqual(req);
     }), { numRuns: 500 });
+  });
+});
+
+describe('several customRegex rules combined into one', () => {
+  const passcodeChars = fc.constantFrom(...'aAbBzZ0129!@# é'.split(''));
+  it('matches exactly the passcodes every rule matches, and splits back into the rules', () => {
+    fc.assert(fc.property(arbCustomRegex, fc.array(fc.string({ unit: passcodeChars, maxLength: 20 }), { minLength: 1, maxLength: 20 }), (rules, passcodes) => {
+      fc.pre(rules.length >= 2);
+      const combined = combineRegexRules(rules)!;
+      expect(splitCombinedRegex(combined.regex)).toEqual(rules.map((r) => r.regex));
+      const whole = compileCustomRegex(combined.regex);
+      const each = rules.map((r) => compileCustomRegex(r.regex));
+      // A rule JavaScript cannot evaluate (a mid-pattern (?i)) cannot be compared here.
+      fc.pre(whole.ok && each.every((c) => c.ok));
+      for (const passcode of passcodes) {
+        const all = each.every((c) => c.ok && matchesWholePasscode(c.regex, passcode));
+        expect(whole.ok && matchesWholePasscode(whole.regex, passcode), `${combined.regex} on ${passcode}`).toBe(all);
+      }
+    }), { numRuns: 300 });
   });
 });
