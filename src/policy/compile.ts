@@ -2,7 +2,7 @@
 // what the device will then really enforce, and — for every requirement — how (decision 4: a
 // policy is never silently weaker than written; every gap becomes an explained line).
 import { classMinimumsRule, describeClassMinimums, hasClassMinimums } from './class-regex.ts';
-import { normalizeRegexRules } from './merge.ts';
+import { atLeastAsStrict, normalizeRegexRules } from './merge.ts';
 import { toAppleRegex } from './profile-content.ts';
 import { PLATFORM_NAMES, REQUIREMENT_KEYS } from './model.ts';
 import type { CompileTarget, CustomRegexRule, PasscodeRequirements, RequirementKey } from './model.ts';
@@ -113,8 +113,13 @@ function compileForDeviceEnrollment(req: PasscodeRequirements, target: CompileTa
     if (DIRECT_KEYS.has(key)) {
       const appleKey = key as ApplePayloadKey;
       const blocked = unsupportedBecause(appleKey, rules, target);
-      if (blocked) {
+      if (blocked && !atLeastAsStrict(key, {}, req)) {
         line(key, 'not-enforceable', {}, `not enforceable: ${blocked}`);
+        continue;
+      }
+      if (blocked) {
+        // requireAlphanumeric=false and the like demand nothing, so there is nothing to lose.
+        line(key, 'enforced', {}, `nothing to enforce: ${key}=${showValue(value)} demands nothing (${blocked})`);
         continue;
       }
       sent[appleKey] = value;

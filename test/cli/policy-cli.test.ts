@@ -47,6 +47,18 @@ describe('lockwarden policy validate', () => {
     }
   });
 
+  it('imports Apple\'s example profile (seed 002) with its <real> values as whole numbers', async () => {
+    const outcome = await lockwarden(['policy', 'validate', join(FIXTURES, 'seed-002-passcode.mobileconfig'), '--json']);
+    expect(outcome.code).toBe(0);
+    expect(JSON.parse(outcome.stdout).policy).toEqual({
+      meta: { identifier: 'com.example.myprofile', displayName: 'Passcode' },
+      requirements: {
+        allowSimple: true, forcePIN: true, maxFailedAttempts: 5, maxGracePeriod: 1, maxInactivity: 2,
+        maxPINAgeInDays: 30, minLength: 8, pinHistory: 2, requireAlphanumeric: false,
+      },
+    });
+  });
+
   it('lists every error at once, with path, value and allowed range, and exits 1', async () => {
     const outcome = await lockwarden(['policy', 'validate', policy('invalid.yaml')]);
     expect(outcome.code).toBe(1);

@@ -40,6 +40,13 @@ describe('compile: keys a platform ignores are left out and reported', () => {
     expect(lineFor(c, 'requireAlphanumeric').status).toBe('not-enforceable');
   });
 
+  it('a permissive value of a key the platform lacks is not reported as a gap', () => {
+    const c = compiled({ requireAlphanumeric: false, changeAtNextAuth: false }, { platform: 'watchos' });
+    expect(c.payloads[0]).toEqual({});
+    expect(lineFor(c, 'requireAlphanumeric')).toMatchObject({ status: 'enforced', keys: {} });
+    expect(lineFor(c, 'changeAtNextAuth').detail).toContain('demands nothing');
+  });
+
   it('macOS-only keys are dropped on iOS, visionOS and watchOS and kept on macOS', () => {
     const req: PasscodeRequirements = { maxFailedAttempts: 5, minutesUntilFailedLoginReset: 10, changeAtNextAuth: true };
     for (const platform of ['ios', 'ipados', 'visionos', 'watchos'] as const) {
