@@ -52,6 +52,8 @@ export function readString(path: string, value: unknown, errors: Errors, allowed
   return undefined;
 }
 
+const LANGUAGE_ID = /^(default|[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8})*)$/;
+
 /** A dictionary of language ID → text, as customRegex descriptions are. */
 export function readLocalizedText(path: string, value: unknown, errors: Errors): Record<string, string> | undefined {
   if (!isPlainObject(value)) {
@@ -61,6 +63,11 @@ export function readLocalizedText(path: string, value: unknown, errors: Errors):
   const out: Record<string, string> = {};
   let valid = true;
   for (const [language, text] of Object.entries(value)) {
+    if (!LANGUAGE_ID.test(language)) {
+      errors.push({ path: `${path}.${language}`, value: text, message: 'is not a language ID', allowed: '"default" or a language ID such as "en", "en-US", "zh-Hans"' });
+      valid = false;
+      continue;
+    }
     const read = readString(`${path}.${language}`, text, errors);
     if (read === undefined) valid = false;
     else out[language] = read;

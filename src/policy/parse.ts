@@ -138,11 +138,11 @@ interface ParseState {
   inactivity: Array<{ key: string; value: number }>;
 }
 
-function fieldsFor(style: KeyStyle): Readonly<Record<string, FieldSpec>> {
-  if (style === 'apple') return APPLE_FIELDS;
-  if (style === 'friendly') return FRIENDLY_FIELDS;
-  return { ...APPLE_FIELDS, ...FRIENDLY_FIELDS };
-}
+const FIELDS_BY_STYLE: Readonly<Record<KeyStyle, Readonly<Record<string, FieldSpec>>>> = {
+  apple: APPLE_FIELDS,
+  friendly: FRIENDLY_FIELDS,
+  any: { ...APPLE_FIELDS, ...FRIENDLY_FIELDS },
+};
 
 function assign(state: ParseState, key: string, target: RequirementKey | `meta.${keyof PolicyMeta}`, apply: () => void): void {
   const earlier = state.setBy.get(target);
@@ -243,7 +243,7 @@ function readField(state: ParseState, path: string, key: string, value: unknown,
         return;
       }
       for (const [sub, subValue] of Object.entries(value)) {
-        const target = REQUIRED_CHARACTERS[sub];
+        const target = Object.hasOwn(REQUIRED_CHARACTERS, sub) ? REQUIRED_CHARACTERS[sub] : undefined;
         const subPath = `${path}.${sub}`;
         if (target === undefined) unknownKey(subPath, sub, subValue, Object.keys(REQUIRED_CHARACTERS), errors);
         else readField(state, subPath, sub, subValue, appleInteger(target));
@@ -280,13 +280,12 @@ export function parsePolicyDocument(document: unknown, style: KeyStyle = 'any'):
     return { ok: false, errors: [{ path: '', value: describeType(document), message: 'a policy must be a dictionary of passcode settings' }], notes };
   }
   const state: ParseState = { requirements: {}, meta: {}, errors: [], notes, setBy: new Map(), inactivity: [] };
-  const fields = fieldsFor(style);
-  const known = Object.keys(fields);
+  const fields = FIELDS_BY_STYLE[style];
   for (const [key, value] of Object.entries(document)) {
-    const spec = fields[key];
+    const spec = Object.hasOwn(fields, key) ? fields[key] : undefined;
     if (spec) readField(state, key, key, value, spec);
-    else if (key in RETIRED_APPLE_KEYS && style !== 'friendly') notes.push({ path: key, message: RETIRED_APPLE_KEYS[key]! });
-    else unknownKey(key, key, value, known, state.errors);
+    else if (Object.hasOwn(RETIRED_APPLE_KEYS, key) && style !== 'friendly') notes.push({ path: key, message: RETIRED_APPLE_KEYS[key]! });
+    else unknownKey(key, key, value, Object.keys(fields), state.errors);
   }
   if (state.inactivity.length > 0) {
     // AutoLockTimeout and MaximumInactivity both bound the same Apple key; the smaller one applies.

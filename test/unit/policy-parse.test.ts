@@ -128,6 +128,12 @@ describe('every error at once, each with path, value and what is allowed', () =>
     expect(onlyError({ colour: 'red' }).message).toBe('is not a known key');
   });
 
+  it('treats Object.prototype names as the unknown keys they are', () => {
+    const errors = errorsOf(parsePolicyDocument(JSON.parse('{"toString": 1, "constructor": 2, "__proto__": 3, "RequiredCharacters": {"valueOf": 4, "hasOwnProperty": 5}}')));
+    expect(errors.map((e) => e.path)).toEqual(['toString', 'constructor', '__proto__', 'RequiredCharacters.valueOf', 'RequiredCharacters.hasOwnProperty']);
+    expect(errors.every((e) => e.message.startsWith('is not a known key'))).toBe(true);
+  });
+
   it('refuses wrong types with the type given', () => {
     expect(onlyError({ minLength: '8' })).toMatchObject({ message: 'must be a whole number, not a string', allowed: '0–16' });
     expect(onlyError({ minLength: 7.5 })).toMatchObject({ message: 'must be a whole number', value: 7.5 });
@@ -147,6 +153,7 @@ describe('every error at once, each with path, value and what is allowed', () =>
     expect(long).toMatchObject({ allowed: '1–2048 characters', message: 'has 2049 characters' });
     expect(onlyError({ customRegex: { passwordContentRegex: '^a$', passwordContentDescriptoin: {} } }).message).toContain('"passwordContentDescription"');
     expect(onlyError({ customRegex: { passwordContentRegex: '^a$', passwordContentDescription: { en: 3 } } }).path).toBe('customRegex.passwordContentDescription.en');
+    expect(onlyError(JSON.parse('{"customRegex": {"passwordContentRegex": "^a$", "passwordContentDescription": {"__proto__": "x"}}}')).message).toBe('is not a language ID');
   });
 
   it('refuses a document that is not a dictionary, and a non reverse-DNS identifier', () => {
