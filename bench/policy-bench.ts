@@ -31,7 +31,7 @@ export function runPolicyBench(): void {
     measure('JSON.parse of the policy text (baseline)', () => JSON.parse(POLICY_TEXT)),
     measure('parse + validate (JSON text → canonical policy)', () => importPolicy(JSON.parse(POLICY_TEXT))),
     measure('compile for macOS 14 (canonical → payload + explanation)', () => compilePolicy(policy.requirements, { platform: 'macos', enrollment: 'device' })),
-    measure('text → signed-ready .mobileconfig XML for iOS', () => {
+    measure('text → .mobileconfig XML for iOS (parse, compile, envelope, encode)', () => {
       const p = parsed();
       const outcome = compilePolicy(p.requirements, { platform: 'ios', enrollment: 'device' });
       if (!outcome.ok) throw new Error(outcome.reason);
