@@ -6,8 +6,10 @@ import type { PasscodeRequirements, RequirementKey } from './model.ts';
 import { passcodeChecker } from './check.ts';
 import { CodePointSet, MAX_CODE_POINT, categorySets } from './code-point-set.ts';
 import type { ClassNeed } from './class-need.ts';
-import { atomSet, children, isAtom } from './regex-analysis.ts';
+import { atomSet, children, isAtom, mandatoryLookarounds } from './regex-analysis.ts';
 import type { Node, RuleAnalysis, Space, Summarizer, Summary } from './regex-analysis.ts';
+
+const LOOKAROUNDS: ReadonlySet<string> = new Set(['lookahead', 'lookbehind']);
 
 export interface Conflict {
   /** Every requirement that takes part in the conflict, in REQUIREMENT_KEYS order. */
@@ -191,7 +193,7 @@ function demandOrder(d: Demand): number {
  * positions, so each part also yields one demand for all its characters together.
  */
 function ruleDemands(analysis: RuleAnalysis, summary: Summarizer): Demand[] {
-  const parts: (readonly Node[])[] = [[analysis.root], ...mandatoryLookarounds(analysis.root).map(children)];
+  const parts: (readonly Node[])[] = [[analysis.root], ...mandatoryLookarounds(analysis.root, LOOKAROUNDS).map(children)];
   const demands: Demand[] = [];
   for (const part of parts) {
     const atoms = new Map<Node, number>();
@@ -219,13 +221,6 @@ function ruleDemands(analysis: RuleAnalysis, summary: Summarizer): Demand[] {
 }
 
 /** Look-arounds every match must pass (not under an alternative or an optional part). */
-function mandatoryLookarounds(node: Node): Node[] {
-  if (node.type === 'group' && (node.behavior === 'lookahead' || node.behavior === 'lookbehind')) return [node];
-  const mandatory = node.type === 'alternative' || (node.type === 'group' && (node.behavior === 'normal' || node.behavior === 'ignore'))
-    || (node.type === 'quantifier' && node.min > 0);
-  return mandatory ? children(node).flatMap(mandatoryLookarounds) : [];
-}
-
 function collectMandatoryAtoms(nodes: readonly Node[], times: number, out: Map<Node, number>): void {
   for (const node of nodes) {
     if (isAtom(node)) out.set(node, (out.get(node) ?? 0) + times);

@@ -3,8 +3,10 @@
 
 import { CodePointSet, PRINTABLE_ASCII, categorySets, codePoints } from './code-point-set.ts';
 import type { ClassNeed } from './class-need.ts';
-import { children, isAtom, referencedGroup } from './regex-analysis.ts';
+import { children, isAtom, mandatoryLookarounds, referencedGroup } from './regex-analysis.ts';
 import type { Node, RuleAnalysis, Space, Summarizer } from './regex-analysis.ts';
+
+const LOOKAHEADS: ReadonlySet<string> = new Set(['lookahead']);
 
 /** Candidates tried by the search before giving up (each one is a full checkPasscode). */
 export const SEARCH_BUDGET = 20_000;
@@ -175,7 +177,7 @@ export function search(
   const random = seededRandom(SEED);
   const hints = analyses.flatMap((a) => a.hints);
   const samplers = analyses.map((a, i) => new Sampler(a, space.restricted[i] as Summarizer, needs, hints, random));
-  const lookaheads = analyses.flatMap((a, i) => positiveLookaheads(a.root).map((node) => ({ sampler: samplers[i] as Sampler, node })));
+  const lookaheads = analyses.flatMap((a, i) => mandatoryLookarounds(a.root, LOOKAHEADS).map((node) => ({ sampler: samplers[i] as Sampler, node })));
   const filler = space.alphabet.intersect(PRINTABLE_ASCII).size > 0 ? space.alphabet.intersect(PRINTABLE_ASCII) : space.alphabet;
   // Grow the target length slowly from the shortest the requirements allow.
   const spread = Math.min(space.max, lengthFloor + 24) - lengthFloor;
@@ -194,13 +196,6 @@ export function search(
 }
 
 /** The look-aheads every match must pass: not under an alternative, an optional part or another look-around. */
-function positiveLookaheads(node: Node): Node[] {
-  if (node.type === 'group' && node.behavior === 'lookahead') return [node];
-  const mandatory = node.type === 'alternative' || (node.type === 'group' && (node.behavior === 'normal' || node.behavior === 'ignore'))
-    || (node.type === 'quantifier' && node.min > 0);
-  return mandatory ? children(node).flatMap(positiveLookaheads) : [];
-}
-
 /**
  * Patterns like ^(?=.*[A-Z])(?=(?:\D*\d){2}).{8,}$ say what they need in look-aheads and accept
  * anything of the right length: sample each look-ahead's body as briefly as possible, add what

@@ -254,3 +254,14 @@ export function combinedSpace(analyses: readonly RuleAnalysis[]): Space {
     alphabet = next;
   }
 }
+
+/**
+ * The look-around groups every match must pass through: those reached from `node` without crossing
+ * an alternation or an optional quantifier. `behaviors` picks look-aheads, look-behinds or both.
+ */
+export function mandatoryLookarounds(node: Node, behaviors: ReadonlySet<string>): Node[] {
+  if (node.type === 'group' && behaviors.has(node.behavior)) return [node];
+  const mandatory = node.type === 'alternative' || (node.type === 'group' && (node.behavior === 'normal' || node.behavior === 'ignore'))
+    || (node.type === 'quantifier' && node.min > 0);
+  return mandatory ? children(node).flatMap((child) => mandatoryLookarounds(child, behaviors)) : [];
+}
