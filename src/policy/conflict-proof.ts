@@ -232,7 +232,11 @@ function collectMandatoryAtoms(nodes: readonly Node[], times: number, out: Map<N
   }
 }
 
-/** The demands with pairwise disjoint sets whose counts add up to the most (exact search, ≤ 16 demands). */
+/**
+ * Demands with pairwise disjoint sets whose counts add up to the most: an exact search over the 16
+ * heaviest demands (lighter ones are dropped to bound the search). The sum is a lower bound on the
+ * characters a passcode needs, so dropping demands can only weaken a proof, never make one wrong.
+ */
 function heaviestDisjointDemands(all: readonly Demand[]): Demand[] {
   const list = all.filter((d) => d.count > 0 && d.set.size > 0).sort((a, b) => b.count - a.count).slice(0, 16);
   const rest = list.map((_, i) => list.slice(i).reduce((sum, d) => sum + d.count, 0));
