@@ -11,6 +11,7 @@ import { findExamplePasscode } from '../policy/example.ts';
 import { buildProfile } from '../plist/mobileconfig.ts';
 import { encodePlist } from '../plist/plist-codec.ts';
 import { signCms } from '../crypto/cms-signer.ts';
+import { CmsError } from '../crypto/cms-reader.ts';
 import { readPolicySource } from '../services/policy-source.ts';
 import { CliError, EXIT_INVALID, EXIT_USAGE, printErrors, printJson, printNotes } from './output.ts';
 
@@ -117,10 +118,19 @@ export async function compileCommand(file: string, options: CompileOptions): Pro
       const [certificatePem, privateKeyPem] = await Promise.all([
         readInput(options.signCert).then(String), readInput(options.signKey).then(String),
       ]);
-      output = await signCms(Buffer.from(output, 'utf8'), { certificatePem, privateKeyPem });
+      try {
+        output = await signCms(Buffer.from(output, 'utf8'), { certificatePem, privateKeyPem });
+      } catch (err) {
+        if (err instanceof CmsError) throw new CliError(`cannot sign with ${options.signCert}: ${err.message}`);
+        throw err;
+      }
     }
   }
-  if (options.output) await writeFile(options.output, output);
+  if (options.output) {
+    await writeFile(options.output, output).catch((err: Error) => {
+      throw new CliError(`cannot write ${options.output}: ${err.message}`, EXIT_USAGE);
+    });
+  }
   else if (typeof output !== 'string' && process.stdout.isTTY) throw new CliError('a signed profile is binary; write it with -o FILE', EXIT_USAGE);
   else process.stdout.write(output);
 }

@@ -165,6 +165,19 @@ describe('lockwarden policy compile', () => {
     expect(back.stderr).toContain('CMS-signed by');
   });
 
+  it('refuses an unusable signing identity and an unwritable output with a message, not a stack trace', async () => {
+    await writeFile(join(dir, 'not-a-key.pem'), '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n');
+    const badKey = await lockwarden(['policy', 'compile', policy('corporate.yaml'), '--sign-cert', join(dir, 'sign.pem'), '--sign-key', join(dir, 'not-a-key.pem'), '-o', join(dir, 'x.mobileconfig')]);
+    expect(badKey.code).toBe(1);
+    expect(badKey.stderr).toContain('cannot sign with');
+    expectNoStackTrace(badKey);
+    const onlyCert = await lockwarden(['policy', 'compile', policy('corporate.yaml'), '--sign-cert', join(dir, 'sign.pem')]);
+    expect(onlyCert.code).toBe(2);
+    const unwritable = await lockwarden(['policy', 'compile', policy('corporate.yaml'), '-o', join(dir, 'no-such-dir', 'x.mobileconfig')]);
+    expect(unwritable.code).toBe(2);
+    expect(unwritable.stderr).toContain('cannot write');
+  });
+
   it('refuses a tampered signed profile', async () => {
     const signed = await readFile(join(dir, 'signed.mobileconfig'));
     const at = signed.indexOf(Buffer.from('<integer>8</integer>'));
