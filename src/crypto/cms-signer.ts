@@ -21,6 +21,11 @@ export interface SigningIdentity {
 export interface SignCmsOptions {
   /** The signingTime attribute; defaults to now. Fixed in tests and for reproducible output. */
   signingTime?: Date;
+  /**
+   * Leave the content out of the SignedData (a detached signature over it), as Apple devices do
+   * for the Mdm-Signature header and as the simulated devices must.
+   */
+  detached?: boolean;
 }
 
 const OID = {
@@ -76,7 +81,7 @@ export async function signCms(content: Uint8Array, signer: SigningIdentity, opts
   const encapContentInfo = new pkijs.EncapsulatedContentInfo({ eContentType: OID.data });
   // Assigned after construction on purpose: given eContent in its constructor, PKI.js splits it
   // into a constructed OCTET STRING of 64 KiB pieces, which is BER but not DER.
-  encapContentInfo.eContent = new asn1js.OctetString({ valueHex: bytes });
+  if (!opts?.detached) encapContentInfo.eContent = new asn1js.OctetString({ valueHex: bytes });
 
   const signedData = new pkijs.SignedData({
     version: 1,
@@ -85,7 +90,7 @@ export async function signCms(content: Uint8Array, signer: SigningIdentity, opts
     certificates: [signerCert, ...chain],
   });
   try {
-    await signedData.sign(privateKey, 0, 'SHA-256', undefined, engine);
+    await signedData.sign(privateKey, 0, 'SHA-256', opts?.detached ? bytes : undefined, engine);
   } catch (err) {
     throw new CmsError(`signing failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }

@@ -166,6 +166,19 @@ describe('signCms → openssl', () => {
   });
 });
 
+describe('signCms detached (the Mdm-Signature shape)', () => {
+  it('leaves the content out, and openssl cms verifies it against the separate body', async () => {
+    const body = Buffer.from('<?xml version="1.0"?><plist version="1.0"><dict><key>Status</key><string>Idle</string></dict></plist>');
+    const signed = await signCms(body, identity('rsa.pem', 'rsa.key'), { detached: true });
+    expect(signed.includes(body)).toBe(false);
+    writeFileSync(file('detached.der'), signed);
+    writeFileSync(file('body.plist'), body);
+    expect(openssl('cms', '-verify', '-binary', '-inform', 'DER', '-in', 'detached.der', '-content', 'body.plist', '-CAfile', 'rsa.pem').equals(body)).toBe(true);
+    writeFileSync(file('other.plist'), Buffer.concat([body, Buffer.from(' ')]));
+    expect(() => openssl('cms', '-verify', '-binary', '-inform', 'DER', '-in', 'detached.der', '-content', 'other.plist', '-CAfile', 'rsa.pem')).toThrow();
+  });
+});
+
 describe('readSignedData', () => {
   it('reads profiles signed by openssl, including BER with indefinite lengths', async () => {
     writeFileSync(file('profile.mobileconfig'), profile);
