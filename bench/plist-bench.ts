@@ -1,10 +1,12 @@
-// decodePlist/encodePlist on a ~1 MB MDM response, beside JSON.parse/JSON.stringify of the same
-// data: the JSON figures are this machine's baseline, so the ratios travel between machines.
-// The bare `plist` library rows show what the guards in plist-codec.ts cost on top of it.
+// decodePlist/encodePlist on a ~1 MB MDM response and on the small bodies of the check-in hot
+// path, beside JSON.parse/JSON.stringify of the same data: the JSON figures are this machine's
+// baseline, so the ratios travel between machines. The `plist.parse` rows are the previous decode
+// path (the library, without the pre-pass it needed), kept to show what plist-reader.ts saves.
 
 import { build, parse } from 'plist';
 import type { PlistValue } from 'plist';
 import { decodePlist, encodePlist } from '../src/plist/plist-codec.ts';
+import { readPlist } from '../src/plist/plist-reader.ts';
 import { measure, printTable } from './harness.ts';
 
 const TARGET_BYTES = 1024 * 1024;
@@ -66,10 +68,85 @@ function asJson(value: unknown): unknown {
   return value;
 }
 
+const UDID = '00008110-001A2C3E0E91801E';
+const TOPIC = 'com.apple.mgmt.External.7f3c1f6e-8a1b-4f39-9c55-3d2b0f0a4e21';
+
+/** Check-in and report bodies shaped like test/fixtures/mdm, the messages a device sends most. */
+function hotPathBodies(): { name: string; value: Record<string, unknown> }[] {
+  const next = random(7);
+  const bytes = (length: number): Uint8Array => new Uint8Array(length).map(() => Math.floor(next() * 256));
+  return [
+    { name: 'Idle', value: { Status: 'Idle', UDID } },
+    {
+      name: 'TokenUpdate',
+      value: {
+        AwaitingConfiguration: false,
+        MessageType: 'TokenUpdate',
+        PushMagic: '2C4E6A8B-0D1F-4A3C-9E5B-7D9F1B3D5F70',
+        Token: bytes(32),
+        Topic: TOPIC,
+        UDID,
+        UnlockToken: bytes(400),
+      },
+    },
+    {
+      name: 'SecurityInfo response',
+      value: {
+        CommandUUID: '4D5E6F7A-8B9C-4DAE-9F1A-3B4C5D6E7F8A',
+        SecurityInfo: {
+          AuthenticatedRootVolumeEnabled: true,
+          BootstrapTokenAllowedForAuthentication: 'allowed',
+          BootstrapTokenRequiredForKernelExtensionApproval: false,
+          BootstrapTokenRequiredForSoftwareUpdate: false,
+          FDE_Enabled: true,
+          FDE_HasInstitutionalRecoveryKey: false,
+          FDE_HasPersonalRecoveryKey: true,
+          FirewallSettings: {
+            Applications: [{ BundleID: 'com.example.zoom', Allowed: true, Name: 'Zoom' }],
+            BlockAllIncoming: false,
+            FirewallEnabled: true,
+            LoggingEnabled: false,
+            LoggingOption: 'throttled',
+            StealthMode: false,
+          },
+          IsRecoveryLockEnabled: false,
+          ManagementStatus: { EnrolledViaDEP: true, IsActivationLockManageable: true, IsUserEnrollment: false, UserApprovedEnrollment: true },
+          PasscodeCompliant: true,
+          PasscodeCompliantWithProfiles: true,
+          PasscodePresent: true,
+          RemoteDesktopEnabled: false,
+          SecureBoot: { ExternalBootLevel: 'not supported', SecureBootLevel: 'full' },
+          SystemIntegrityProtectionEnabled: true,
+        },
+        Status: 'Acknowledged',
+        UDID,
+      },
+    },
+  ];
+}
+
 export function runPlistBench(): void {
+  for (const { name, value } of hotPathBodies()) {
+    const body = Buffer.from(encodePlist(value));
+    // A flat string, as a request body decodes to (encodePlist returns a rope).
+    const xml = body.toString('utf8');
+    const json = JSON.stringify(asJson(value));
+    printTable(
+      `plist decode: ${name} body, ${body.length} bytes XML / ${Buffer.byteLength(json)} bytes JSON`,
+      [
+        measure('JSON.parse', () => JSON.parse(json)),
+        measure('readPlist (string)', () => readPlist(xml)),
+        measure('decodePlist (Buffer)', () => decodePlist(body)),
+        measure('plist.parse (previous path)', () => parse(xml)),
+      ],
+      'JSON.parse',
+    );
+  }
+
   const perApplication = encodePlist(commandResponse(50)).length / 50;
   const data = commandResponse(Math.ceil(TARGET_BYTES / perApplication));
-  const xml = encodePlist(data);
+  const xmlBytes = Buffer.from(encodePlist(data));
+  const xml = xmlBytes.toString('utf8');
   const jsonData = asJson(data);
   const json = JSON.stringify(jsonData);
   const apps = (data.InstalledApplicationList as unknown[]).length;
@@ -79,8 +156,9 @@ export function runPlistBench(): void {
     `plist decode: InstalledApplicationList response, ${apps} apps, ${kib(xml)} XML / ${kib(json)} JSON`,
     [
       measure('JSON.parse', () => JSON.parse(json)),
-      measure('decodePlist', () => decodePlist(xml)),
-      measure('plist.parse (no guards)', () => parse(xml)),
+      measure('readPlist (string)', () => readPlist(xml)),
+      measure('decodePlist (Buffer)', () => decodePlist(xmlBytes)),
+      measure('plist.parse (previous path)', () => parse(xml)),
     ],
     'JSON.parse',
   );

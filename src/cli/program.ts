@@ -19,11 +19,9 @@ export function buildProgram(): Command {
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 
   program.command('serve')
-    .description('run the MDM server (arrives with the protocol server work; prints this help for now)')
-    .action(() => {
-      process.stdout.write('The lockwarden MDM server is not part of this build yet; the policy commands below work today.\n\n');
-      program.outputHelp();
-    });
+    .description('run the MDM server (SQLite in ./data; DATABASE_URL=postgres://… for PostgreSQL; PORT, default 8080)')
+    // Loaded on demand: the policy commands should not pay for the server's modules at start-up.
+    .action(async () => (await import('./serve-command.ts')).serveCommand());
 
   const policy = program.command('policy').description('author, check and compile passcode policies (no server needed)');
 

@@ -274,11 +274,3 @@ describe('lockwarden policy merge', () => {
     expect(report.sources.maxFailedAttempts).toEqual([policy('apple-keys.yaml')]);
   });
 });
-
-describe('lockwarden serve', () => {
-  it('says the server is not in this build and exits 0', async () => {
-    const outcome = await lockwarden(['serve']);
-    expect(outcome.code).toBe(0);
-    expect(outcome.stdout).toContain('policy');
-  });
-});

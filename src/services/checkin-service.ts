@@ -1,0 +1,112 @@
+// The check-in messages, as lockwarden answers them: enrollment state in the store, secrets
+// (UnlockToken, bootstrap token) sealed with the master key before they reach it.
+import { sealSecret, openSecret } from '../crypto/envelope.ts';
+import type { CheckinHandler, RequestContext } from '../mdm/handler.ts';
+import { declineUserAuthenticate } from '../mdm/handler.ts';
+import type { Store } from '../store/database.ts';
+import { DeviceRefusedError } from './device-refusal.ts';
+import { declarativeManagementAnswer } from './declarative-service.ts';
+
+/** AAD contexts: a sealed token opens only for the device it was sealed for (decision 9). */
+export const unlockTokenContext = (deviceId: string) => `unlock-token:${deviceId}`;
+const bootstrapTokenContext = (deviceId: string) => `bootstrap-token:${deviceId}`;
+
+/** The enrollment the message belongs to, resolved by dispatch and the certificate binding. */
+function enrollmentIn(ctx: RequestContext) {
+  if (!ctx.enrollment) throw new DeviceRefusedError(400, 'the message names no enrollment');
+  return ctx.enrollment;
+}
+
+export interface CheckinServiceDeps {
+  store: Store;
+  masterKey: Buffer;
+}
+
+export function checkinService({ store, masterKey }: CheckinServiceDeps): CheckinHandler {
+  const requireDevice = async (deviceId: string) => {
+    const device = await store.enrollments.getDevice(deviceId);
+    if (!device) throw new DeviceRefusedError(403, `unknown device ${deviceId}: it never sent Authenticate`);
+    return device;
+  };
+
+  return {
+    async authenticate(ctx, message) {
+      const e = enrollmentIn(ctx);
+      await store.enrollments.authenticate({
+        deviceId: e.deviceId,
+        enrollmentId: e.enrollmentId,
+        channel: e.channel,
+        type: e.type,
+        topic: message.Topic,
+        certHash: ctx.identity.certHash,
+        serialNumber: message.SerialNumber,
+        model: message.Model,
+        modelName: message.ModelName,
+        productName: message.ProductName,
+        osVersion: message.OSVersion,
+        buildVersion: message.BuildVersion,
+        deviceName: message.DeviceName,
+        now: ctx.now,
+      });
+      ctx.log.info({ enrollmentId: e.enrollmentId, type: e.type }, 'device authenticated');
+    },
+
+    async tokenUpdate(ctx, message) {
+      const e = enrollmentIn(ctx);
+      await requireDevice(e.deviceId);
+      // Apple sends UnlockToken only on the device channel; it is sealed before it is stored, and
+      // an absent one leaves the stored token alone (the store guarantees that).
+      const unlockToken = message.UnlockToken && e.channel === 'device'
+        ? sealSecret(masterKey, Buffer.from(message.UnlockToken), unlockTokenContext(e.deviceId))
+        : undefined;
+      await store.enrollments.tokenUpdate({
+        enrollmentId: e.enrollmentId,
+        deviceId: e.deviceId,
+        channel: e.channel,
+        type: e.type,
+        topic: message.Topic,
+        pushToken: Buffer.from(message.Token),
+        pushMagic: message.PushMagic,
+        ...(unlockToken && { unlockToken }),
+        now: ctx.now,
+      });
+      ctx.log.info({ enrollmentId: e.enrollmentId, unlockToken: unlockToken ? 'received' : 'absent' }, 'token update');
+    },
+
+    async checkOut(ctx) {
+      const e = enrollmentIn(ctx);
+      await store.enrollments.checkOut(e.enrollmentId, ctx.now);
+      ctx.log.info({ enrollmentId: e.enrollmentId }, 'device checked out');
+    },
+
+    async setBootstrapToken(ctx, message) {
+      const e = enrollmentIn(ctx);
+      await requireDevice(e.deviceId);
+      // Apple: a missing or empty BootstrapToken means "delete the escrowed token".
+      const token = message.BootstrapToken && message.BootstrapToken.length > 0
+        ? sealSecret(masterKey, Buffer.from(message.BootstrapToken), bootstrapTokenContext(e.deviceId))
+        : null;
+      await store.enrollments.setBootstrapToken(e.deviceId, token);
+    },
+
+    async getBootstrapToken(ctx) {
+      const e = enrollmentIn(ctx);
+      await requireDevice(e.deviceId);
+      const sealed = await store.enrollments.getBootstrapToken(e.deviceId);
+      if (!sealed) return {};
+      return { BootstrapToken: openSecret(masterKey, sealed, bootstrapTokenContext(e.deviceId)) };
+    },
+
+    userAuthenticate: declineUserAuthenticate,
+
+    async declarativeManagement(ctx, message) {
+      const e = enrollmentIn(ctx);
+      await requireDevice(e.deviceId);
+      return declarativeManagementAnswer(ctx, message);
+    },
+
+    async getToken(_ctx, message) {
+      throw new DeviceRefusedError(400, `GetToken for ${message.TokenServiceType} is not supported by this server`);
+    },
+  };
+}

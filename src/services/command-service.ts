@@ -1,0 +1,23 @@
+// The command queue as devices see it (PUT /mdm/connect): record the result of the last command,
+// hand out the next one. Apple's NotNow semantics live in the store's `next`.
+import type { CommandHandler } from '../mdm/handler.ts';
+import type { Store } from '../store/database.ts';
+
+export function commandService({ store }: { store: Store }): CommandHandler {
+  return {
+    async reportAndNext(ctx, report) {
+      const enrollmentId = ctx.enrollment!.enrollmentId;
+      if (report.status !== 'Idle') {
+        const found = await store.commands.report(enrollmentId, report.commandUuid!, report.status, ctx.body, ctx.now);
+        if (!found) {
+          // A result for a command this enrollment was never sent: log it, keep the queue moving.
+          ctx.log.warn({ enrollmentId, commandUuid: report.commandUuid, status: report.status }, 'result for an unknown command ignored');
+        }
+      }
+      // After NotNow the device is busy with something; offer deferred commands again only at Idle.
+      const next = await store.commands.next(enrollmentId, { skipNotNow: report.status !== 'Idle', now: ctx.now });
+      return next?.body;
+    },
+  };
+}
+

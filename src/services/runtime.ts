@@ -1,0 +1,110 @@
+// Everything a running server holds, opened once at start: master key, storage (migrated),
+// the device CA and the trust it gives, the bootstrap admin token, and the protocol handlers
+// wrapped in their cross-cutting layers (certificate binding, metrics).
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadMasterKey } from '../crypto/master-key.ts';
+import { openSecret, sealSecret } from '../crypto/envelope.ts';
+import { createDeviceCa } from '../crypto/device-ca.ts';
+import { DeviceTrust } from '../crypto/device-trust.ts';
+import type { CheckinHandler, CommandHandler } from '../mdm/handler.ts';
+import { openDatabase } from '../store/database.ts';
+import type { Store } from '../store/database.ts';
+import { certificateBinding } from './certificate-binding.ts';
+import { checkinService } from './checkin-service.ts';
+import { commandService } from './command-service.ts';
+import { countCheckins, countCommands, createMetrics } from './metrics.ts';
+import type { Metrics } from './metrics.ts';
+import type { ServerConfig } from './server-config.ts';
+
+export interface DeviceCa {
+  certificatePem: string;
+  privateKeyPem: string;
+}
+
+export interface Runtime {
+  config: ServerConfig;
+  store: Store;
+  masterKey: Buffer;
+  /** The built-in CA that issues device identities; absent when an external CA is trusted instead. */
+  deviceCa?: DeviceCa;
+  trust: DeviceTrust;
+  metrics: Metrics;
+  checkin: CheckinHandler;
+  commands: CommandHandler;
+  /** Set only on the start that created it: shown once, never stored in clear. */
+  newAdminToken?: string;
+  warnings: string[];
+  close(): Promise<void>;
+}
+
+const DEVICE_CA_SECRET = 'device-ca';
+
+export function hashApiToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+/** The built-in device CA: created on first start, its key sealed with the master key. */
+async function loadOrCreateDeviceCa(store: Store, masterKey: Buffer): Promise<DeviceCa> {
+  let sealed = await store.secrets.get(DEVICE_CA_SECRET);
+  if (!sealed) {
+    const created = await createDeviceCa({ commonName: 'lockwarden device CA' });
+    const candidate = sealSecret(masterKey, Buffer.from(JSON.stringify(created)), DEVICE_CA_SECRET);
+    // Two replicas starting together agree on whichever CA was stored first.
+    sealed = await store.secrets.putIfAbsent(DEVICE_CA_SECRET, candidate);
+  }
+  return JSON.parse(openSecret(masterKey, sealed, DEVICE_CA_SECRET).toString('utf8')) as DeviceCa;
+}
+
+async function ensureAdminToken(store: Store, config: ServerConfig, now: number): Promise<string | undefined> {
+  if (config.adminToken) {
+    const hash = hashApiToken(config.adminToken);
+    if (!(await store.tokens.findApiToken(hash))) {
+      await store.tokens.createApiToken({ tokenHash: hash, name: 'bootstrap (LOCKWARDEN_ADMIN_TOKEN)', role: 'admin', now });
+    }
+    return undefined;
+  }
+  if (await store.tokens.countApiTokens() > 0) return undefined;
+  const token = `lw_${randomBytes(24).toString('base64url')}`;
+  await store.tokens.createApiToken({ tokenHash: hashApiToken(token), name: 'bootstrap (first start)', role: 'admin', now });
+  return token;
+}
+
+export async function openRuntime(config: ServerConfig, now = Date.now): Promise<Runtime> {
+  const warnings: string[] = [];
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const { key: masterKey } = await loadMasterKey({ ...(config.masterKey && { env: config.masterKey }), dataDir: config.dataDir });
+  const store = await openDatabase(config.databaseUrl ? { url: config.databaseUrl } : { sqlitePath: join(config.dataDir, 'lockwarden.db') });
+  try {
+    let deviceCa: DeviceCa | undefined;
+    let trust: DeviceTrust;
+    if (config.deviceCaPath) {
+      trust = DeviceTrust.fromPem(await readFile(config.deviceCaPath, 'utf8'));
+      warnings.push(`trusting the external device CA in ${config.deviceCaPath}; the built-in CA does not issue identities`);
+    } else {
+      deviceCa = await loadOrCreateDeviceCa(store, masterKey);
+      trust = DeviceTrust.fromPem(deviceCa.certificatePem);
+    }
+    if (!config.publicUrl) warnings.push('LOCKWARDEN_PUBLIC_URL is not set: enrollment profiles will use https:// + the Host of each request');
+    const newAdminToken = await ensureAdminToken(store, config, now());
+    const metrics = createMetrics();
+    const binding = certificateBinding(store);
+    return {
+      config,
+      store,
+      masterKey,
+      ...(deviceCa && { deviceCa }),
+      trust,
+      metrics,
+      checkin: countCheckins(metrics, binding.checkins(checkinService({ store, masterKey }))),
+      commands: countCommands(metrics, binding.commands(commandService({ store }))),
+      ...(newAdminToken && { newAdminToken }),
+      warnings,
+      close: () => store.close(),
+    };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}

@@ -1,0 +1,336 @@
+// The command queue: one stored command, delivered to many enrollments, each with its own status.
+//
+// Delivery order (Apple's NotNow semantics, as NanoMDM implements them too): pending commands by
+// priority (higher first), then age; a command the device deferred with NotNow is offered again
+// only when the device says Idle, and then after every fresh pending command, so one deferred
+// command never blocks the queue. The order is served by one partial index (see schema.ts,
+// delivery_rank), so an Idle check-in costs one SELECT.
+
+import type { Kysely, Selectable, Transaction } from 'kysely';
+import {
+  DuplicateCommandError,
+  isForeignKeyViolation,
+  isUniqueViolation,
+  StoreError,
+  UnknownEnrollmentError,
+} from './errors.ts';
+import { chunks, rowsPerStatement } from './parameter-batches.ts';
+import type { CommandQueueTable, Database } from './schema.ts';
+import { QUEUE_STATUSES } from './types.ts';
+import type {
+  CommandReport,
+  EnqueueOptions,
+  NewCommand,
+  NextOptions,
+  PendingCommand,
+  PruneResult,
+  QueuedCommand,
+  QueueStatus,
+  ReportStatus,
+  StoreDialect,
+} from './types.ts';
+
+export interface CommandQueueStore {
+  /**
+   * Stores the command and queues it for every enrollment, all in one transaction: either every
+   * enrollment gets it or none does. Returns the number of enrollments it was queued for
+   * (duplicates in `enrollmentIds` count once). Throws DuplicateCommandError when the uuid is
+   * taken and UnknownEnrollmentError (naming the unknown ids) when an enrollment does not exist.
+   */
+  enqueue(command: NewCommand, enrollmentIds: readonly string[], opts: EnqueueOptions): Promise<number>;
+  /** The command to send next, or undefined. Expired commands are marked Expired on the way. */
+  next(enrollmentId: string, opts: NextOptions): Promise<PendingCommand | undefined>;
+  /**
+   * Records a device's answer. Acknowledged, Error and CommandFormatError are final: a second
+   * report of a finished command keeps the first result. NotNow defers the command. Returns
+   * whether the command is queued for this enrollment; a report naming another enrollment's
+   * command changes nothing and returns false.
+   */
+  report(enrollmentId: string, commandUuid: string, status: ReportStatus, result: Uint8Array | null | undefined, now: number): Promise<boolean>;
+  /** `report` (when a report is given) then `next`: what PUT /mdm/connect does. */
+  reportAndNext(enrollmentId: string, report: CommandReport | null, opts: NextOptions): Promise<{ found: boolean; next: PendingCommand | undefined }>;
+  /** Marks every command whose expiry has passed as Expired, in batches; returns how many. */
+  expire(now: number, opts?: { batchSize?: number }): Promise<number>;
+  /**
+   * Deletes finished queue rows (Acknowledged, Error, CommandFormatError, Expired) last updated
+   * before the cutoff, then commands created before it that no queue row references. Works in
+   * batches of short statements so neither table is locked for long.
+   */
+  prune(opts: { completedBefore: number; batchSize?: number }): Promise<PruneResult>;
+  /** Queue rows by status, every status present (zero when none), for /metrics. */
+  stats(): Promise<Record<QueueStatus, number>>;
+  get(enrollmentId: string, commandUuid: string): Promise<QueuedCommand | undefined>;
+  /** The enrollment's queue, newest first. */
+  list(enrollmentId: string, opts: { limit: number }): Promise<QueuedCommand[]>;
+}
+
+const REPORT_STATUSES: ReadonlySet<string> = new Set<ReportStatus>(['Acknowledged', 'Error', 'CommandFormatError', 'NotNow']);
+
+/** delivery_rank for each status (see schema.ts). */
+function rankOf(status: QueueStatus): number | null {
+  return status === 'pending' ? 0 : status === 'NotNow' ? 1 : null;
+}
+
+type QueuedRow = Pick<Selectable<CommandQueueTable>,
+  'enrollment_id' | 'command_uuid' | 'priority' | 'status' | 'not_now_count' | 'not_now_at' | 'expires_at' | 'result' | 'created_at' | 'updated_at'> & {
+  request_type: string;
+  body: Buffer;
+};
+
+function toQueued(row: QueuedRow): QueuedCommand {
+  return {
+    enrollmentId: row.enrollment_id,
+    uuid: row.command_uuid,
+    requestType: row.request_type,
+    body: row.body,
+    priority: row.priority,
+    status: row.status,
+    notNowCount: row.not_now_count,
+    notNowAt: row.not_now_at,
+    expiresAt: row.expires_at,
+    result: row.result,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+// Parameters bound per queue row in enqueue (the columns of its VALUES tuple).
+const QUEUE_ROW_PARAMETERS = 9;
+
+export function createCommandQueueStore(db: Kysely<Database>, dialect: StoreDialect): CommandQueueStore {
+  const selectQueued = (from: Kysely<Database> | Transaction<Database>) =>
+    from
+      .selectFrom('command_queue as q')
+      .innerJoin('commands as c', 'c.uuid', 'q.command_uuid')
+      .select([
+        'q.enrollment_id', 'q.command_uuid', 'q.priority', 'q.status', 'q.not_now_count', 'q.not_now_at',
+        'q.expires_at', 'q.result', 'q.created_at', 'q.updated_at', 'c.request_type', 'c.body',
+      ]);
+
+  async function missingEnrollments(ids: readonly string[]): Promise<string[]> {
+    const known = new Set<string>();
+    for (const part of chunks(ids, rowsPerStatement(dialect, 1))) {
+      for (const row of await db.selectFrom('enrollments').select('id').where('id', 'in', part).execute()) known.add(row.id);
+    }
+    return ids.filter((id) => !known.has(id));
+  }
+
+  async function selectNext(enrollmentId: string, skipNotNow: boolean) {
+    // Written to match command_queue_next_idx column for column, so both databases answer it
+    // with one index range scan and no sort.
+    return db
+      .selectFrom('command_queue as q')
+      .innerJoin('commands as c', 'c.uuid', 'q.command_uuid')
+      .select([
+        'q.enrollment_id', 'q.command_uuid', 'q.priority', 'q.status', 'q.not_now_count', 'q.expires_at',
+        'q.created_at', 'c.request_type', 'c.body',
+      ])
+      .where('q.enrollment_id', '=', enrollmentId)
+      .where('q.delivery_rank', 'is not', null)
+      .where('q.delivery_rank', '<=', skipNotNow ? 0 : 1)
+      .orderBy('q.delivery_rank')
+      .orderBy('q.priority', 'desc')
+      .orderBy('q.created_at')
+      .orderBy('q.command_uuid')
+      .limit(1)
+      .executeTakeFirst();
+  }
+
+  async function next(enrollmentId: string, { skipNotNow, now }: NextOptions): Promise<PendingCommand | undefined> {
+    let row = await selectNext(enrollmentId, skipNotNow);
+    if (row !== undefined && row.expires_at !== null && row.expires_at <= now) {
+      // Rare path: mark everything of this enrollment that is due, then look again. After this
+      // update nothing live with expires_at <= now remains, so one retry suffices.
+      await db
+        .updateTable('command_queue')
+        .set({ status: 'Expired', delivery_rank: null, updated_at: now })
+        .where('enrollment_id', '=', enrollmentId)
+        .where('delivery_rank', 'is not', null)
+        .where('expires_at', '<=', now)
+        .execute();
+      row = await selectNext(enrollmentId, skipNotNow);
+    }
+    if (row === undefined) return undefined;
+    return {
+      enrollmentId: row.enrollment_id,
+      uuid: row.command_uuid,
+      requestType: row.request_type,
+      body: row.body,
+      priority: row.priority,
+      status: row.status === 'NotNow' ? 'NotNow' : 'pending',
+      notNowCount: row.not_now_count,
+      expiresAt: row.expires_at,
+      createdAt: row.created_at,
+    };
+  }
+
+  async function report(enrollmentId: string, commandUuid: string, status: ReportStatus, result: Uint8Array | null | undefined, now: number): Promise<boolean> {
+    if (!REPORT_STATUSES.has(status)) throw new StoreError(`not a command result status: ${String(status)}`);
+    const notNow = status === 'NotNow';
+    const updated = await db
+      .updateTable('command_queue')
+      .set((eb) => ({
+        status,
+        delivery_rank: rankOf(status),
+        result: result == null ? null : Buffer.from(result.buffer, result.byteOffset, result.byteLength),
+        updated_at: now,
+        ...(notNow && { not_now_count: eb('not_now_count', '+', 1), not_now_at: now }),
+      }))
+      .where('enrollment_id', '=', enrollmentId)
+      .where('command_uuid', '=', commandUuid)
+      // A final answer also lands on an Expired row (the device ran it after all); NotNow does not
+      // bring an Expired command back.
+      .where('status', 'in', notNow ? ['pending', 'NotNow'] : ['pending', 'NotNow', 'Expired'])
+      .executeTakeFirst();
+    if (updated.numUpdatedRows > 0n) return true;
+    const existing = await db
+      .selectFrom('command_queue')
+      .select('status')
+      .where('enrollment_id', '=', enrollmentId)
+      .where('command_uuid', '=', commandUuid)
+      .executeTakeFirst();
+    return existing !== undefined;
+  }
+
+  return {
+    async enqueue(command, enrollmentIds, opts) {
+      const ids = [...new Set(enrollmentIds)];
+      if (ids.length === 0) throw new StoreError(`command ${command.uuid} has no enrollment to go to`);
+      if (command.uuid.length === 0) throw new StoreError('a command needs a uuid');
+      const priority = opts.priority ?? 0;
+      const expiresAt = opts.expiresAt ?? null;
+      try {
+        await db.transaction().execute(async (trx) => {
+          await trx
+            .insertInto('commands')
+            .values({ uuid: command.uuid, request_type: command.requestType, body: command.body, created_at: opts.now })
+            .execute();
+          for (const part of chunks(ids, rowsPerStatement(dialect, QUEUE_ROW_PARAMETERS))) {
+            await trx
+              .insertInto('command_queue')
+              .values(part.map((enrollmentId) => ({
+                enrollment_id: enrollmentId,
+                command_uuid: command.uuid,
+                priority,
+                status: 'pending' as const,
+                delivery_rank: 0,
+                not_now_count: 0,
+                expires_at: expiresAt,
+                created_at: opts.now,
+                updated_at: opts.now,
+              })))
+              .execute();
+          }
+        });
+      } catch (err) {
+        if (isUniqueViolation(err)) throw new DuplicateCommandError(command.uuid);
+        if (isForeignKeyViolation(err)) {
+          const missing = await missingEnrollments(ids);
+          if (missing.length > 0) throw new UnknownEnrollmentError(missing);
+        }
+        throw err;
+      }
+      return ids.length;
+    },
+
+    next,
+    report,
+
+    async reportAndNext(enrollmentId, given, opts) {
+      // Two statements, no transaction around them: `next` reads what `report` committed, and on
+      // PostgreSQL a BEGIN/COMMIT pair would add two round trips to the hot path for nothing.
+      const found = given === null ? false : await report(enrollmentId, given.uuid, given.status, given.result, opts.now);
+      return { found, next: await next(enrollmentId, opts) };
+    },
+
+    async expire(now, opts) {
+      const batchSize = opts?.batchSize ?? 1000;
+      let total = 0;
+      for (;;) {
+        const result = await db
+          .updateTable('command_queue')
+          .set({ status: 'Expired', delivery_rank: null, updated_at: now })
+          .where((eb) => eb(eb.refTuple('enrollment_id', 'command_uuid'), 'in', eb
+            .selectFrom('command_queue as due')
+            .select(['due.enrollment_id', 'due.command_uuid'])
+            .where('due.delivery_rank', 'is not', null)
+            .where('due.expires_at', 'is not', null)
+            .where('due.expires_at', '<=', now)
+            .limit(batchSize)
+            .$asTuple('enrollment_id', 'command_uuid')))
+          .executeTakeFirst();
+        const changed = Number(result.numUpdatedRows);
+        total += changed;
+        if (changed < batchSize) return total;
+      }
+    },
+
+    async prune({ completedBefore, batchSize = 1000 }) {
+      let queueRows = 0;
+      for (;;) {
+        const result = await db
+          .deleteFrom('command_queue')
+          .where((eb) => eb(eb.refTuple('enrollment_id', 'command_uuid'), 'in', eb
+            .selectFrom('command_queue as done')
+            .select(['done.enrollment_id', 'done.command_uuid'])
+            .where('done.delivery_rank', 'is', null)
+            .where('done.updated_at', '<', completedBefore)
+            .limit(batchSize)
+            .$asTuple('enrollment_id', 'command_uuid')))
+          .executeTakeFirst();
+        const deleted = Number(result.numDeletedRows);
+        queueRows += deleted;
+        if (deleted < batchSize) break;
+      }
+      let commands = 0;
+      for (;;) {
+        // Only commands created before the cutoff: a command row whose queue rows are still being
+        // inserted by another transaction is younger than any sensible cutoff.
+        const result = await db
+          .deleteFrom('commands')
+          .where('uuid', 'in', (eb) => eb
+            .selectFrom('commands as orphan')
+            .select('orphan.uuid')
+            .where('orphan.created_at', '<', completedBefore)
+            .where(({ not, exists, selectFrom }) => not(exists(selectFrom('command_queue as q')
+              .select('q.command_uuid')
+              .whereRef('q.command_uuid', '=', 'orphan.uuid'))))
+            .limit(batchSize))
+          .executeTakeFirst();
+        const deleted = Number(result.numDeletedRows);
+        commands += deleted;
+        if (deleted < batchSize) break;
+      }
+      return { queueRows, commands };
+    },
+
+    async stats() {
+      const rows = await db
+        .selectFrom('command_queue')
+        .select((eb) => ['status', eb.fn.countAll<number>().as('count')])
+        .groupBy('status')
+        .execute();
+      const counts = Object.fromEntries(QUEUE_STATUSES.map((status) => [status, 0])) as Record<QueueStatus, number>;
+      for (const row of rows) counts[row.status] = Number(row.count);
+      return counts;
+    },
+
+    async get(enrollmentId, commandUuid) {
+      const row = await selectQueued(db)
+        .where('q.enrollment_id', '=', enrollmentId)
+        .where('q.command_uuid', '=', commandUuid)
+        .executeTakeFirst();
+      return row === undefined ? undefined : toQueued(row);
+    },
+
+    async list(enrollmentId, { limit }) {
+      const rows = await selectQueued(db)
+        .where('q.enrollment_id', '=', enrollmentId)
+        .orderBy('q.created_at', 'desc')
+        .orderBy('q.command_uuid', 'desc')
+        .limit(limit)
+        .execute();
+      return rows.map(toQueued);
+    },
+  };
+}

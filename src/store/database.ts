@@ -1,0 +1,129 @@
+// Opening the store: one Kysely instance over SQLite (better-sqlite3) or PostgreSQL (pg Pool),
+// migrated to the latest schema, with the repositories bound to it. The repositories are the
+// same code on both dialects.
+
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import type { LogEvent } from 'kysely';
+import pg from 'pg';
+import type { CustomTypesConfig } from 'pg';
+import { createCertificateStore } from './certificate-store.ts';
+import type { CertificateStore } from './certificate-store.ts';
+import { createCommandQueueStore } from './command-queue-store.ts';
+import type { CommandQueueStore } from './command-queue-store.ts';
+import { createEnrollmentStore } from './enrollment-store.ts';
+import type { EnrollmentStore } from './enrollment-store.ts';
+import { StoreError } from './errors.ts';
+import { migrateToLatest } from './migrate.ts';
+import type { Database } from './schema.ts';
+import { createSecretStore } from './secret-store.ts';
+import type { SecretStore } from './secret-store.ts';
+import { createTokenStore } from './token-store.ts';
+import type { TokenStore } from './token-store.ts';
+import type { StoreDialect } from './types.ts';
+
+export interface OpenDatabaseOptions {
+  /** postgres:// or postgresql:// selects PostgreSQL. */
+  url?: string;
+  /** The SQLite file when no PostgreSQL url is given (parent directories are created). */
+  sqlitePath?: string;
+  /** Log each statement's SQL and duration to stderr; parameters are never logged. */
+  logQueries?: boolean;
+  /** PostgreSQL pool size (default 10). */
+  poolSize?: number;
+  /** SQLite: how long a statement waits for another connection's write lock (default 5000 ms). */
+  busyTimeoutMs?: number;
+}
+
+export interface Store {
+  db: Kysely<Database>;
+  dialect: StoreDialect;
+  enrollments: EnrollmentStore;
+  commands: CommandQueueStore;
+  tokens: TokenStore;
+  secrets: SecretStore;
+  certificates: CertificateStore;
+  /** One round trip to the database, for readiness checks. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function isPostgresUrl(url: string | undefined): url is string {
+  return url !== undefined && /^postgres(ql)?:\/\//i.test(url);
+}
+
+export async function openDatabase(options: OpenDatabaseOptions): Promise<Store> {
+  const dialect: StoreDialect = isPostgresUrl(options.url) ? 'postgres' : 'sqlite';
+  const log = options.logQueries ? logQuery : undefined;
+  let db: Kysely<Database>;
+  if (dialect === 'postgres') {
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: createPool(options.url!, options.poolSize ?? 10) }), ...(log && { log }) });
+  } else {
+    if (options.url !== undefined) {
+      throw new StoreError('DATABASE_URL must start with postgres:// or postgresql://; leave it unset for the embedded SQLite database');
+    }
+    if (options.sqlitePath === undefined) throw new StoreError('no database: give a PostgreSQL url or a SQLite path');
+    const sqlite = openSqlite(options.sqlitePath, options.busyTimeoutMs ?? 5000);
+    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), ...(log && { log }) });
+  }
+
+  try {
+    await migrateToLatest(db);
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
+
+  return {
+    db,
+    dialect,
+    enrollments: createEnrollmentStore(db, dialect),
+    commands: createCommandQueueStore(db, dialect),
+    tokens: createTokenStore(db),
+    secrets: createSecretStore(db),
+    certificates: createCertificateStore(db),
+    async ping() {
+      await sql`select 1`.execute(db);
+    },
+    close: () => db.destroy(),
+  };
+}
+
+function openSqlite(path: string, busyTimeoutMs: number): SqliteDatabase.Database {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const sqlite = new SqliteDatabase(path);
+  // WAL: readers never block the writer. synchronous=NORMAL is safe with WAL (a power cut may
+  // lose the last commits, never corrupt or half-apply one; a process crash loses nothing).
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma(`busy_timeout = ${Math.trunc(busyTimeoutMs)}`);
+  sqlite.pragma('foreign_keys = ON');
+  return sqlite;
+}
+
+/** int8 (BIGINT, and count(*)) as a JS number: times are epoch ms and counts are small. */
+function parseInt8(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n)) throw new RangeError(`int8 value ${value} does not fit a JS number`);
+  return n;
+}
+
+function createPool(url: string, max: number): pg.Pool {
+  // A per-pool type parser: the global pg.types registry would change every other pg user in the process.
+  const types = {
+    getTypeParser: (oid: number, format?: 'text' | 'binary') =>
+      oid === pg.types.builtins.INT8 && format !== 'binary' ? parseInt8 : pg.types.getTypeParser(oid, format),
+  } as CustomTypesConfig;
+  const pool = new pg.Pool({ connectionString: url, max, types });
+  // An idle client losing its connection must not crash the process; the next query reconnects.
+  pool.on('error', (err) => console.error(JSON.stringify({ level: 'error', msg: 'PostgreSQL idle client error', err: err.message })));
+  return pool;
+}
+
+function logQuery(event: LogEvent): void {
+  const line = { level: event.level === 'error' ? 'error' : 'debug', msg: 'sql', ms: Math.round(event.queryDurationMillis * 100) / 100, sql: event.query.sql };
+  if (event.level === 'error') Object.assign(line, { err: event.error instanceof Error ? event.error.message : String(event.error) });
+  process.stderr.write(`${JSON.stringify(line)}\n`);
+}

@@ -1,0 +1,11 @@
+// The store's public surface: open it, use its repositories, catch its typed errors.
+export { openDatabase, isPostgresUrl } from './database.ts';
+export type { OpenDatabaseOptions, Store } from './database.ts';
+export type { EnrollmentStore } from './enrollment-store.ts';
+export type { CommandQueueStore } from './command-queue-store.ts';
+export type { TokenStore } from './token-store.ts';
+export type { SecretStore } from './secret-store.ts';
+export type { CertificateStore } from './certificate-store.ts';
+export { DuplicateCommandError, DuplicateKeyError, StoreError, UnknownEnrollmentError } from './errors.ts';
+export { migrateDownAll, migrateToLatest } from './migrate.ts';
+export * from './types.ts';

@@ -1,0 +1,10 @@
+// Every migration, in order. A static list rather than a directory scan, so migrations work the
+// same under tsx, in tests and in a bundle. Names sort in execution order; never rename one that
+// has shipped, only append.
+
+import type { Migration } from 'kysely';
+import * as initial from './0001-initial.ts';
+
+export const migrations: Readonly<Record<string, Migration>> = {
+  '0001-initial': initial,
+};

@@ -1,0 +1,130 @@
+// The tables as Kysely sees them. Conventions on both dialects: times are epoch milliseconds
+// (BIGINT; PostgreSQL's int8 is parsed to a JS number per pool), booleans are integers 0/1,
+// binary columns are Buffers (BLOB / bytea), secrets are ciphertext produced above the store.
+
+import type {
+  ApiTokenRole,
+  EnrollmentChannel,
+  EnrollmentKind,
+  EnrollmentTokenIdentity,
+  EnrollmentType,
+  QueueStatus,
+} from './types.ts';
+
+export interface DevicesTable {
+  id: string;
+  platform: string | null;
+  serial_number: string | null;
+  model: string | null;
+  model_name: string | null;
+  product_name: string | null;
+  os_version: string | null;
+  build_version: string | null;
+  device_name: string | null;
+  enrollment_kind: EnrollmentKind;
+  unlock_token: Buffer | null;
+  unlock_token_at: number | null;
+  bootstrap_token: Buffer | null;
+  bootstrap_token_at: number | null;
+  last_authenticate: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface EnrollmentsTable {
+  id: string;
+  device_id: string;
+  channel: EnrollmentChannel;
+  type: EnrollmentType;
+  topic: string;
+  push_token: Buffer | null;
+  push_magic: string | null;
+  token_update_count: number;
+  enabled: number;
+  cert_hash: string;
+  enrollment_token_id: string | null;
+  access_rights: number | null;
+  user_id: string | null;
+  user_short_name: string | null;
+  user_long_name: string | null;
+  last_seen_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface CommandsTable {
+  uuid: string;
+  request_type: string;
+  body: Buffer;
+  created_at: number;
+}
+
+export interface CommandQueueTable {
+  enrollment_id: string;
+  command_uuid: string;
+  priority: number;
+  status: QueueStatus;
+  /**
+   * The delivery order class: 0 = fresh pending, 1 = deferred by NotNow, NULL = terminal.
+   * Derived from status and kept beside it so "next command" is one range scan of one partial
+   * index, (enrollment_id, delivery_rank, priority DESC, created_at, command_uuid), for both the
+   * skip-NotNow and the Idle case; a status string has no order that puts NotNow last.
+   */
+  delivery_rank: number | null;
+  not_now_count: number;
+  not_now_at: number | null;
+  expires_at: number | null;
+  result: Buffer | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface EnrollmentTokensTable {
+  id: string;
+  token_hash: string;
+  label: string;
+  expires_at: number | null;
+  max_uses: number | null;
+  uses: number;
+  identity: EnrollmentTokenIdentity;
+  created_by: string | null;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+export interface ApiTokensTable {
+  id: string;
+  token_hash: string;
+  name: string;
+  role: ApiTokenRole;
+  created_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+export interface SecretsTable {
+  name: string;
+  value: Buffer;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface CertificatesTable {
+  serial: string;
+  cert_hash: string;
+  subject: string;
+  enrollment_token_id: string | null;
+  not_after: number;
+  issued_at: number;
+}
+
+export interface Database {
+  devices: DevicesTable;
+  enrollments: EnrollmentsTable;
+  commands: CommandsTable;
+  command_queue: CommandQueueTable;
+  enrollment_tokens: EnrollmentTokensTable;
+  api_tokens: ApiTokensTable;
+  secrets: SecretsTable;
+  certificates: CertificatesTable;
+}

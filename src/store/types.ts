@@ -1,0 +1,241 @@
+// Domain types the repositories return. Plain data: no query builders, no rows with 0/1
+// booleans, no secret bytes on objects that an API layer might serialise by accident.
+
+export type StoreDialect = 'sqlite' | 'postgres';
+
+/** The MDM channel a check-in arrives on: the device channel, or a (macOS) user channel. */
+export type EnrollmentChannel = 'device' | 'user';
+
+/** How the device as a whole is enrolled. */
+export type EnrollmentKind = 'device' | 'user' | 'shared-ipad';
+
+/** Enrollment types as NanoMDM names them; the service derives one from the check-in message. */
+export type EnrollmentType =
+  | 'Device'
+  | 'User Enrollment (Device)'
+  | 'User'
+  | 'User Enrollment'
+  | 'Shared iPad';
+
+/** Device facts reported in Authenticate (all optional: User Enrollment withholds most of them). */
+export interface DeviceFacts {
+  platform?: string | null;
+  serialNumber?: string | null;
+  model?: string | null;
+  modelName?: string | null;
+  productName?: string | null;
+  osVersion?: string | null;
+  buildVersion?: string | null;
+  deviceName?: string | null;
+}
+
+export interface Device extends Required<DeviceFacts> {
+  /** UDID, or the EnrollmentID under User Enrollment. */
+  id: string;
+  enrollmentKind: EnrollmentKind;
+  /** Whether an UnlockToken is in custody; the ciphertext itself only via EnrollmentStore.getUnlockToken. */
+  hasUnlockToken: boolean;
+  unlockTokenAt: number | null;
+  hasBootstrapToken: boolean;
+  /** The Authenticate plist as received, for support. */
+  lastAuthenticate: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface Enrollment {
+  /** Device channel: the device id. User channel: `${deviceId}:${userId}`. */
+  id: string;
+  deviceId: string;
+  channel: EnrollmentChannel;
+  type: EnrollmentType;
+  topic: string;
+  pushToken: Buffer | null;
+  pushMagic: string | null;
+  /** TokenUpdates since the last Authenticate: 1 means the enrollment has just completed. */
+  tokenUpdateCount: number;
+  enabled: boolean;
+  /** Hex SHA-256 of the identity certificate bound at Authenticate. */
+  certHash: string;
+  enrollmentTokenId: string | null;
+  accessRights: number | null;
+  userId: string | null;
+  userShortName: string | null;
+  userLongName: string | null;
+  lastSeenAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface AuthenticateInput extends DeviceFacts {
+  /** UDID, or EnrollmentID under User Enrollment. Authenticate only ever arrives on the device
+   * channel, so the enrollment id is the device id. */
+  deviceId: string;
+  /** Accepted for symmetry with TokenUpdate; must equal deviceId when given. */
+  enrollmentId?: string;
+  /** Accepted for symmetry with TokenUpdate; must be 'device' when given. */
+  channel?: EnrollmentChannel;
+  type: EnrollmentType;
+  /** Defaults to 'user' for 'User Enrollment (Device)', 'device' otherwise; when absent, a
+   * re-Authenticate keeps the stored kind (so a Shared iPad stays one). */
+  enrollmentKind?: EnrollmentKind;
+  topic: string;
+  certHash: string;
+  enrollmentTokenId?: string | null;
+  accessRights?: number | null;
+  rawAuthenticate?: string | null;
+  now: number;
+}
+
+export interface TokenUpdateInput {
+  enrollmentId: string;
+  deviceId: string;
+  channel: EnrollmentChannel;
+  type: EnrollmentType;
+  topic: string;
+  pushToken: Buffer;
+  pushMagic: string;
+  /** Ciphertext. Absent means "not sent this time", never "erase the one in custody". */
+  unlockToken?: Buffer | null;
+  userId?: string | null;
+  userShortName?: string | null;
+  userLongName?: string | null;
+  now: number;
+}
+
+export interface PushTarget {
+  enrollmentId: string;
+  topic: string;
+  pushToken: Buffer;
+  pushMagic: string;
+}
+
+export const QUEUE_STATUSES = ['pending', 'NotNow', 'Acknowledged', 'Error', 'CommandFormatError', 'Expired'] as const;
+export type QueueStatus = (typeof QUEUE_STATUSES)[number];
+
+/** The statuses a device can report in a command response. */
+export type ReportStatus = 'Acknowledged' | 'Error' | 'CommandFormatError' | 'NotNow';
+
+export interface NewCommand {
+  uuid: string;
+  requestType: string;
+  /** The full command plist. */
+  body: Buffer;
+}
+
+export interface EnqueueOptions {
+  /** Higher runs first; default 0. */
+  priority?: number;
+  expiresAt?: number | null;
+  now: number;
+}
+
+/** A command ready to be sent to a device. */
+export interface PendingCommand {
+  enrollmentId: string;
+  uuid: string;
+  requestType: string;
+  body: Buffer;
+  priority: number;
+  status: 'pending' | 'NotNow';
+  notNowCount: number;
+  expiresAt: number | null;
+  createdAt: number;
+}
+
+export interface QueuedCommand {
+  enrollmentId: string;
+  uuid: string;
+  requestType: string;
+  body: Buffer;
+  priority: number;
+  status: QueueStatus;
+  notNowCount: number;
+  notNowAt: number | null;
+  expiresAt: number | null;
+  /** The device's full response plist. */
+  result: Buffer | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface NextOptions {
+  /** True while the device is answering a command; false when it sent Idle, which makes NotNow
+   * commands eligible again. */
+  skipNotNow: boolean;
+  now: number;
+}
+
+export interface CommandReport {
+  uuid: string;
+  status: ReportStatus;
+  /** The device's full response plist. */
+  result?: Uint8Array | null;
+}
+
+export interface PruneResult {
+  queueRows: number;
+  commands: number;
+}
+
+export type EnrollmentTokenIdentity = 'scep' | 'pkcs12' | 'any';
+
+export interface EnrollmentToken {
+  id: string;
+  tokenHash: string;
+  label: string;
+  expiresAt: number | null;
+  /** null: unlimited. */
+  maxUses: number | null;
+  uses: number;
+  identity: EnrollmentTokenIdentity;
+  createdBy: string | null;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export interface NewEnrollmentToken {
+  id: string;
+  /** Hex SHA-256 of the token; the store never sees the token itself. */
+  tokenHash: string;
+  label: string;
+  expiresAt?: number | null;
+  maxUses?: number | null;
+  identity: EnrollmentTokenIdentity;
+  createdBy?: string | null;
+  now: number;
+}
+
+export type ConsumeResult =
+  | { ok: true; token: EnrollmentToken }
+  | { ok: false; reason: 'unknown' | 'expired' | 'exhausted' | 'revoked' };
+
+export type ApiTokenRole = 'admin' | 'operator' | 'auditor' | 'device-api';
+
+export interface ApiToken {
+  id: string;
+  tokenHash: string;
+  name: string;
+  role: ApiTokenRole;
+  createdAt: number;
+  lastUsedAt: number | null;
+  revokedAt: number | null;
+}
+
+export interface NewApiToken {
+  id: string;
+  tokenHash: string;
+  name: string;
+  role: ApiTokenRole;
+  now: number;
+}
+
+export interface IssuedCertificate {
+  /** Serial number as lowercase hex. */
+  serial: string;
+  certHash: string;
+  subject: string;
+  enrollmentTokenId: string | null;
+  notAfter: number;
+  issuedAt: number;
+}
