@@ -6,6 +6,8 @@ import type { Runtime } from '../services/runtime.ts';
 import { appleRoutes } from './apple-routes.ts';
 import { deviceIdentityReader } from './device-identity.ts';
 import { opsRoutes } from './ops-routes.ts';
+import { adminRoutes } from './admin-routes.ts';
+import { nanoMdmCompatRoutes } from './nanomdm-compat-routes.ts';
 
 export const REDACTED_PATHS = [
   'req.headers.authorization',
@@ -33,6 +35,16 @@ export async function buildApp(runtime: Runtime, options: { logger?: boolean } =
     checkin: runtime.checkin,
     commands: runtime.commands,
     bodyLimit: config.bodyLimit,
+  });
+  await app.register(adminRoutes, {
+    store: runtime.store,
+    ...(config.publicUrl && { publicUrl: config.publicUrl }),
+    ...(runtime.push && { push: runtime.push }),
+  });
+  await app.register(nanoMdmCompatRoutes, {
+    store: runtime.store,
+    bodyLimit: config.bodyLimit,
+    ...(runtime.push && { push: runtime.push }),
   });
   await app.register(opsRoutes, {
     ready: async () => { await runtime.store.ping(); },

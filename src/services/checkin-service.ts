@@ -2,6 +2,7 @@
 // (UnlockToken, bootstrap token) sealed with the master key before they reach it.
 import { sealSecret, openSecret } from '../crypto/envelope.ts';
 import type { CheckinHandler, RequestContext } from '../mdm/handler.ts';
+import { platformOfProductName } from '../mdm/device-information-response.ts';
 import { declineUserAuthenticate } from '../mdm/handler.ts';
 import type { Store } from '../store/database.ts';
 import { DeviceRefusedError } from './device-refusal.ts';
@@ -15,6 +16,12 @@ const bootstrapTokenContext = (deviceId: string) => `bootstrap-token:${deviceId}
 function enrollmentIn(ctx: RequestContext) {
   if (!ctx.enrollment) throw new DeviceRefusedError(400, 'the message names no enrollment');
   return ctx.enrollment;
+}
+
+/** The platform, when the product name tells it; otherwise the stored value stays. */
+function platformFact(productName: string | undefined): { platform?: string } {
+  const platform = productName ? platformOfProductName(productName) : undefined;
+  return platform ? { platform } : {};
 }
 
 export interface CheckinServiceDeps {
@@ -39,6 +46,7 @@ export function checkinService({ store, masterKey }: CheckinServiceDeps): Checki
         type: e.type,
         topic: message.Topic,
         certHash: ctx.identity.certHash,
+        ...platformFact(message.ProductName ?? message.Model),
         serialNumber: message.SerialNumber,
         model: message.Model,
         modelName: message.ModelName,

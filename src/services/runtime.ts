@@ -33,6 +33,8 @@ export interface Runtime {
   metrics: Metrics;
   checkin: CheckinHandler;
   commands: CommandHandler;
+  /** Wakes enrollments over APNs; absent until a push service is configured. */
+  push?: (enrollmentIds: string[]) => Promise<unknown>;
   /** Set only on the start that created it: shown once, never stored in clear. */
   newAdminToken?: string;
   warnings: string[];

@@ -1,0 +1,162 @@
+// Admin REST API (/api/v1): enrollment tokens, devices, commands. JSON in and out, schemas on
+// every route, errors as application/problem+json. Secrets are never part of a response except
+// the enrollment token itself, once, at creation.
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { Device, Enrollment } from '../store/types.ts';
+import type { Store } from '../store/database.ts';
+import { commandPlist, newCommandUuid, BUILT_REQUEST_TYPES } from '../mdm/commands.ts';
+import { encodePlist } from '../plist/plist-codec.ts';
+import { problem, requireRole } from './admin-auth.ts';
+
+export interface AdminRoutesOptions {
+  store: Store;
+  /** The URL devices reach, used in the enrollment URL handed back; unset: from the request. */
+  publicUrl?: string;
+  /** Wakes devices after commands are queued; absent while no push service is configured. */
+  push?: (enrollmentIds: string[]) => Promise<unknown>;
+  now?: () => number;
+}
+
+export function deviceView(device: Device, enrollments: Enrollment[]) {
+  return {
+    udid: device.id,
+    platform: device.platform,
+    enrollmentKind: device.enrollmentKind,
+    serialNumber: device.serialNumber,
+    model: device.model,
+    productName: device.productName,
+    osVersion: device.osVersion,
+    deviceName: device.deviceName,
+    // Custody status only: the UnlockToken itself never leaves the store through the API.
+    escrow: {
+      unlockToken: device.hasUnlockToken ? 'escrowed' : 'absent',
+      unlockTokenAt: device.unlockTokenAt === null ? null : new Date(device.unlockTokenAt).toISOString(),
+      bootstrapToken: device.hasBootstrapToken ? 'escrowed' : 'absent',
+    },
+    enrollments: enrollments.map((e) => ({
+      id: e.id,
+      channel: e.channel,
+      type: e.type,
+      enabled: e.enabled,
+      pushable: e.pushToken !== null && e.pushMagic !== null,
+      tokenUpdateCount: e.tokenUpdateCount,
+    })),
+    createdAt: new Date(device.createdAt).toISOString(),
+    updatedAt: new Date(device.updatedAt).toISOString(),
+  };
+}
+
+const udidParams = {
+  type: 'object',
+  properties: { udid: { type: 'string', minLength: 1, maxLength: 128 } },
+  required: ['udid'],
+} as const;
+
+export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOptions): Promise<void> {
+  const { store } = options;
+  const now = options.now ?? Date.now;
+  const admin = requireRole(store, ['admin'], now);
+  const operator = requireRole(store, ['admin', 'operator'], now);
+  const reader = requireRole(store, ['admin', 'operator', 'auditor'], now);
+
+  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, request, reply) => {
+    if (err.validation) return problem(reply, 400, 'Bad Request', err.message);
+    if (typeof err.statusCode === 'number' && err.statusCode < 500) return problem(reply, err.statusCode, 'Bad Request', err.message);
+    request.log.error({ err }, 'admin request failed');
+    return problem(reply, 500, 'Internal Server Error');
+  });
+
+  app.post('/api/v1/enrollment-tokens', {
+    preHandler: admin,
+    schema: {
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          label: { type: 'string', maxLength: 200 },
+          expiresInHours: { type: 'number', exclusiveMinimum: 0, maximum: 24 * 365 },
+          maxUses: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+          identity: { type: 'string', enum: ['scep', 'pkcs12', 'any'] },
+        },
+      },
+    },
+  }, async (request, reply) => {
+    const body = (request.body ?? {}) as { label?: string; expiresInHours?: number; maxUses?: number; identity?: 'scep' | 'pkcs12' | 'any' };
+    const token = `et_${randomBytes(24).toString('base64url')}`;
+    const expiresAt = now() + Math.round((body.expiresInHours ?? 24 * 7) * 3_600_000);
+    const record = await store.tokens.createEnrollmentToken({
+      id: randomUUID(),
+      tokenHash: createHash('sha256').update(token, 'utf8').digest('hex'),
+      label: body.label ?? '',
+      expiresAt,
+      maxUses: body.maxUses ?? null,
+      identity: body.identity ?? 'any',
+      createdBy: request.apiToken?.id ?? null,
+      now: now(),
+    });
+    const base = options.publicUrl ?? `https://${request.headers.host ?? 'localhost'}`;
+    return reply.code(201).send({
+      id: record.id,
+      token,
+      enrollUrl: `${base}/mdm/enroll?token=${encodeURIComponent(token)}`,
+      label: record.label,
+      expiresAt: new Date(expiresAt).toISOString(),
+      maxUses: record.maxUses,
+      identity: record.identity,
+    });
+  });
+
+  app.get('/api/v1/devices', {
+    preHandler: reader,
+    schema: {
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 }, after: { type: 'string', maxLength: 128 } },
+      },
+    },
+  }, async (request) => {
+    const { limit, after } = request.query as { limit: number; after?: string };
+    const devices = await store.enrollments.listDevices({ limit, ...(after && { afterId: after }) });
+    const views = await Promise.all(devices.map(async (d) => deviceView(d, await store.enrollments.listForDevice(d.id))));
+    return { devices: views, next: devices.length === limit ? devices.at(-1)!.id : null };
+  });
+
+  app.get('/api/v1/devices/:udid', { preHandler: reader, schema: { params: udidParams } }, async (request, reply) => {
+    const { udid } = request.params as { udid: string };
+    const device = await store.enrollments.getDevice(udid);
+    if (!device) return problem(reply, 404, 'Not Found', `no device ${udid}`);
+    return deviceView(device, await store.enrollments.listForDevice(udid));
+  });
+
+  app.post('/api/v1/devices/:udid/commands', {
+    preHandler: operator,
+    schema: {
+      params: udidParams,
+      body: {
+        type: 'object',
+        required: ['requestType'],
+        additionalProperties: false,
+        properties: {
+          requestType: { type: 'string', enum: ['ProfileList', 'SecurityInfo', 'DeviceInformation'] },
+          queries: { type: 'array', items: { type: 'string', maxLength: 64 }, maxItems: 64 },
+          priority: { type: 'integer', minimum: -100, maximum: 100 },
+        },
+      },
+    },
+  }, async (request, reply) => {
+    const { udid } = request.params as { udid: string };
+    const body = request.body as { requestType: string; queries?: string[]; priority?: number };
+    if (!BUILT_REQUEST_TYPES.includes(body.requestType as never)) return problem(reply, 400, 'Bad Request', `unsupported request type ${body.requestType}`);
+    const enrollment = await store.enrollments.get(udid);
+    if (!enrollment || !enrollment.enabled) return problem(reply, 404, 'Not Found', `no enabled enrollment ${udid}`);
+    const uuid = newCommandUuid();
+    const command = body.requestType === 'DeviceInformation'
+      ? { RequestType: 'DeviceInformation', Queries: body.queries ?? ['OSVersion', 'SerialNumber', 'IsSupervised'] }
+      : { RequestType: body.requestType };
+    await store.commands.enqueue({ uuid, requestType: body.requestType, body: Buffer.from(encodePlist(commandPlist(uuid, command))) }, [udid], { now: now(), ...(body.priority !== undefined && { priority: body.priority }) });
+    const pushed = options.push ? await options.push([udid]) : undefined;
+    return reply.code(202).send({ commandUuid: uuid, pushed: pushed !== undefined });
+  });
+}
