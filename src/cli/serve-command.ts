@@ -28,6 +28,7 @@ export async function serveCommand(): Promise<void> {
   const stopped = new Promise<void>((resolve) => {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => { void stop(signal).then(resolve); });
   });
-  await app.listen({ port: config.port, host: config.host });
+  const address = await app.listen({ port: config.port, host: config.host });
+  process.stdout.write(`lockwarden listening on ${address}\n`);
   await stopped;
 }

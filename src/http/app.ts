@@ -26,6 +26,9 @@ export async function buildApp(runtime: Runtime, options: { logger?: boolean } =
     bodyLimit: config.bodyLimit,
     // Device requests are small and frequent; a slow client must not hold a socket forever.
     requestTimeout: 60_000,
+    // One log line per request would dominate an Idle check-in's cost; refusals, failures and
+    // enrollment events are logged where they happen instead.
+    disableRequestLogging: true,
     trustProxy: Boolean(config.certHeader),
   });
   if (config.certHeader && app.log) app.log.info({ header: config.certHeader }, 'device identity from a TLS proxy header');

@@ -20,7 +20,7 @@ async function startServer(env: Record<string, string>): Promise<Started> {
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 20_000);
     const look = () => {
-      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
+      const match = /lockwarden listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
       if (match) { clearTimeout(timer); resolve(match[1]!); }
     };
     child.stdout.on('data', look);
