@@ -55,7 +55,7 @@ describe('admin API', () => {
   it('creates an enrollment token, shown once, with the enrollment URL', async () => {
     const response = await api('/api/v1/enrollment-tokens', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ label: 'Sales iPhones', maxUses: 50, expiresInHours: 48 }) });
     expect(response.status).toBe(201);
-    const created = await response.json();
+    const created = await response.json() as { id: string; token: string; enrollUrl: string; maxUses: number };
     expect(created.token).toMatch(/^et_[A-Za-z0-9_-]{32}$/);
     expect(created.enrollUrl).toBe(`https://mdm.example.com/mdm/enroll?token=${created.token}`);
     expect(created.maxUses).toBe(50);
@@ -76,14 +76,14 @@ describe('admin API', () => {
     expect(view).toMatchObject({ udid, platform: 'ios', serialNumber: 'SN1', escrow: { unlockToken: 'escrowed' } });
     expect(view.enrollments[0]).toMatchObject({ id: udid, enabled: true, pushable: true });
     expect((await api('/api/v1/devices/NOPE')).status).toBe(404);
-    const list = await (await api('/api/v1/devices')).json();
+    const list = await (await api("/api/v1/devices")).json() as { devices: Array<{ udid: string }> };
     expect(list.devices.map((d: { udid: string }) => d.udid)).toEqual([udid]);
   });
 
   it('queues a command through the admin API that the device then receives', async () => {
     const response = await api(`/api/v1/devices/${udid}/commands`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ requestType: 'SecurityInfo' }) });
     expect(response.status).toBe(202);
-    const { commandUuid } = await response.json();
+    const { commandUuid } = await response.json() as { commandUuid: string };
     const delivered = await device.connect({ UDID: udid, Status: 'Idle' });
     expect(delivered.plist).toMatchObject({ CommandUUID: commandUuid, Command: { RequestType: 'SecurityInfo' } });
     await device.connect({ UDID: udid, Status: 'Acknowledged', CommandUUID: commandUuid, SecurityInfo: {} });
