@@ -245,7 +245,13 @@ export function openEnvelope(der: Uint8Array, recipient: { privateKey: KeyObject
   if (cipher === undefined) throw new ScepMessageError(`unsupported content encryption ${encrypted.contentEncryptionAlgorithm.algorithmId}`, { cause: 'badAlg' });
   const iv = octets(encrypted.contentEncryptionAlgorithm.algorithmParams, 'content encryption IV');
   if (iv.length !== cipher.ivLength) throw new ScepMessageError('wrong IV length');
-  const ciphertext = octets(encrypted.encryptedContent, 'encrypted content');
+  let ciphertext: Buffer;
+  try {
+    // The parsed [0] IMPLICIT is retagged, not an OctetString instance; PKI.js joins BER pieces.
+    ciphertext = Buffer.from(encrypted.getEncryptedContent());
+  } catch (err) {
+    throw new ScepMessageError('the EnvelopedData has no encrypted content', { cause: err });
+  }
 
   const transport = enveloped.recipientInfos
     .map((info) => (info.variant === 1 && info.value instanceof pkijs.KeyTransRecipientInfo ? info.value : undefined))

@@ -1,6 +1,6 @@
 // The Fastify application: one plugin per surface (Apple endpoints, operations), each in its own
 // encapsulated scope. Logs are JSON (pino) and never carry signatures, tokens or bodies.
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import type { FastifyInstance } from 'fastify';
 import type { Runtime } from '../services/runtime.ts';
 import { appleRoutes } from './apple-routes.ts';
@@ -26,9 +26,9 @@ export async function buildApp(runtime: Runtime, options: { logger?: boolean } =
     bodyLimit: config.bodyLimit,
     // Device requests are small and frequent; a slow client must not hold a socket forever.
     requestTimeout: 60_000,
-    // One log line per request would dominate an Idle check-in's cost; refusals, failures and
-    // enrollment events are logged where they happen instead.
-    disableRequestLogging: true,
+    // One log line per device request would dominate an Idle check-in's cost; refusals, failures
+    // and enrollment events are logged where they happen instead. Admin requests are logged.
+    logController: new LogController({ disableRequestLogging: (request) => request.url.startsWith('/mdm/') }),
     trustProxy: Boolean(config.certHeader),
   });
   if (config.certHeader && app.log) app.log.info({ header: config.certHeader }, 'device identity from a TLS proxy header');

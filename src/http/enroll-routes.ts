@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { SigningIdentity } from '../crypto/cms-signer.ts';
 import type { DeviceCa } from '../crypto/device-ca.ts';
 import { MAX_PKI_MESSAGE_BYTES } from '../crypto/scep-message.ts';
-import { createEnrollmentProfileService, EnrollmentProfileError } from '../services/enrollment-profile.ts';
+import { createEnrollmentProfileService } from '../services/enrollment-profile.ts';
 import type { EnrollmentProfileService } from '../services/enrollment-profile.ts';
 import { createScepService, ScepRequestError } from '../services/scep-service.ts';
 import type { ScepService } from '../services/scep-service.ts';
@@ -118,10 +118,8 @@ export async function enrollRoutes(app: FastifyInstance, options: EnrollRoutesOp
     if (typeof token !== 'string' || token.length === 0 || token.length > 512) {
       return reply.code(403).type('text/plain; charset=utf-8').send(`${REFUSALS.unknown}\n`);
     }
-    const served = await options.profiles.serve(token, { baseUrl: baseUrlOf(request, options.publicUrl), ...(identity !== undefined && { identity }) }).catch((err: unknown) => {
-      if (err instanceof EnrollmentProfileError) throw Object.assign(new Error(`cannot build the enrollment profile: ${err.message}`), { statusCode: 500 });
-      throw err;
-    });
+    // An EnrollmentProfileError here is a server misconfiguration (topic, public URL): a 500, logged.
+    const served = await options.profiles.serve(token, { baseUrl: baseUrlOf(request, options.publicUrl), ...(identity !== undefined && { identity }) });
     if (!served.ok) {
       request.log.warn({ reason: served.reason }, 'enrollment profile refused');
       const message = served.reason === 'identity-not-allowed' ? `this enrollment link only allows identity=${served.allowed}` : REFUSALS[served.reason];

@@ -66,7 +66,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Store>
     }
     if (options.sqlitePath === undefined) throw new StoreError('no database: give a PostgreSQL url or a SQLite path');
     const sqlite = openSqlite(options.sqlitePath, options.busyTimeoutMs ?? 5000);
-    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), ...(log && { log }) });
+    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }), ...(log && { log }) });
   }
 
   try {
@@ -88,6 +88,28 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Store>
       await sql`select 1`.execute(db);
     },
     close: () => db.destroy(),
+  };
+}
+
+/**
+ * Kysely's SQLite driver prepares every query afresh; preparing cost more than running the query
+ * on the Idle check-in path (measured: ~13% of server CPU vs ~12% executing). The same SQL text
+ * always gets the same prepared statement back. Safe because the driver runs one query at a time.
+ */
+function withStatementCache(sqlite: SqliteDatabase.Database, capacity = 256) {
+  const statements = new Map<string, SqliteDatabase.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(text: string): SqliteDatabase.Statement {
+      let statement = statements.get(text);
+      if (statement === undefined) {
+        statement = sqlite.prepare(text);
+        // Oldest first out: bulk inserts of many shapes must not grow the cache without bound.
+        if (statements.size >= capacity) statements.delete(statements.keys().next().value!);
+        statements.set(text, statement);
+      }
+      return statement;
+    },
   };
 }
 
