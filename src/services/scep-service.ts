@@ -122,6 +122,7 @@ export function createScepService(options: ScepServiceOptions): ScepService {
   // Implicit-rejection keys must be unpredictable to requesters but stable per ciphertext.
   const rejectionSecret = Buffer.from(hkdfSync('sha256', options.masterKey, Buffer.alloc(0), 'lockwarden scep implicit rejection v1', 32));
   const signer = { certificateDer: caDer, privateKey: caKey };
+  const caCommonName = commonNameOf(new X509Certificate(caDer).subject.replace(/\n/g, ', '));
 
   const reply = (request: PkiMessage, status: 'success' | 'failure', content: Buffer | undefined, failInfo?: FailInfoCode): Buffer =>
     buildPkiMessage({
@@ -185,7 +186,9 @@ export function createScepService(options: ScepServiceOptions): ScepService {
       const consumed = await options.store.tokens.consumeEnrollmentToken(token.tokenHash, now());
       if (!consumed.ok) return fail(request, FailInfo.badRequest, `the enrollment token is ${consumed.reason}`, token.id);
 
-      const commonName = commonNameOf(csr.subject) ?? `lockwarden device ${request.transactionId.slice(0, 32)}`;
+      // The requester picks its CN (the profile's Subject), but never the CA's own name.
+      const requested = commonNameOf(csr.subject);
+      const commonName = requested !== undefined && requested !== caCommonName ? requested : `lockwarden device ${request.transactionId.slice(0, 32)}`;
       let issued;
       try {
         issued = await issueDeviceCertificate(options.ca, { publicKey: csr.publicKey, commonName, ...(options.validityDays !== undefined && { validityDays: options.validityDays }) });
