@@ -1,34 +1,27 @@
 // The Fastify application: one plugin per surface (Apple endpoints, operations), each in its own
 // encapsulated scope. Logs are JSON (pino) and never carry signatures, tokens or bodies.
 import Fastify, { LogController } from 'fastify';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Runtime } from '../services/runtime.ts';
 import { appleRoutes } from './apple-routes.ts';
 import { deviceIdentityReader } from './device-identity.ts';
 import { opsRoutes } from './ops-routes.ts';
 import { adminRoutes } from './admin-routes.ts';
 import { nanoMdmCompatRoutes } from './nanomdm-compat-routes.ts';
+import { enrollRoutes, enrollRoutesOptions } from './enroll-routes.ts';
 
-export const REDACTED_PATHS = [
-  'req.headers.authorization',
-  'req.headers["mdm-signature"]',
-  'req.headers.cookie',
-  '*.UnlockToken',
-  '*.unlockToken',
-  '*.BootstrapToken',
-  '*.token',
-];
 
 export async function buildApp(runtime: Runtime, options: { logger?: boolean } = {}): Promise<FastifyInstance> {
   const { config } = runtime;
   const app = Fastify({
-    logger: options.logger === false ? false : { level: config.logLevel, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } },
+    ...(options.logger === false ? { logger: false } : { loggerInstance: runtime.log as FastifyBaseLogger }),
     bodyLimit: config.bodyLimit,
     // Device requests are small and frequent; a slow client must not hold a socket forever.
     requestTimeout: 60_000,
     // One log line per device request would dominate an Idle check-in's cost; refusals, failures
     // and enrollment events are logged where they happen instead. Admin requests are logged.
-    logController: new LogController({ disableRequestLogging: (request) => request.url.startsWith('/mdm/') }),
+    // /mdm/enroll?token=… and /scep carry enrollment secrets in the URL: never logged.
+    logController: new LogController({ disableRequestLogging: (request) => request.url.startsWith('/mdm/') || request.url.startsWith('/scep') }),
     trustProxy: Boolean(config.certHeader),
   });
   if (config.certHeader && app.log) app.log.info({ header: config.certHeader }, 'device identity from a TLS proxy header');
@@ -42,13 +35,24 @@ export async function buildApp(runtime: Runtime, options: { logger?: boolean } =
   await app.register(adminRoutes, {
     store: runtime.store,
     ...(config.publicUrl && { publicUrl: config.publicUrl }),
-    ...(runtime.push && { push: runtime.push }),
+    push: runtime.push,
   });
   await app.register(nanoMdmCompatRoutes, {
     store: runtime.store,
     bodyLimit: config.bodyLimit,
-    ...(runtime.push && { push: runtime.push }),
+    push: runtime.push,
   });
+  if (runtime.deviceCa) {
+    // With an external device CA there is nothing to issue identities with.
+    await app.register(enrollRoutes, enrollRoutesOptions({
+      deviceCa: runtime.deviceCa,
+      store: runtime.store,
+      masterKey: runtime.masterKey,
+      topic: runtime.topic,
+      ...(config.publicUrl && { publicUrl: config.publicUrl }),
+      log: runtime.log,
+    }));
+  }
   await app.register(opsRoutes, {
     ready: async () => { await runtime.store.ping(); },
     metrics: runtime.metrics.registry,

@@ -17,6 +17,23 @@ import { commandService } from './command-service.ts';
 import { countCheckins, countCommands, createMetrics } from './metrics.ts';
 import type { Metrics } from './metrics.ts';
 import type { ServerConfig } from './server-config.ts';
+import { pino } from 'pino';
+import type { Logger } from 'pino';
+import { APNS_PRODUCTION_URL, createApnsClient } from './push/apns-client.ts';
+import { apnsCertificateOf, resolvePushSetup } from './push/push-certificate.ts';
+import { createPushService } from './push/push-service.ts';
+
+/** Log fields that must never reach a log line, whatever code logs them. */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers["mdm-signature"]',
+  'req.headers.cookie',
+  '*.UnlockToken',
+  '*.unlockToken',
+  '*.BootstrapToken',
+  '*.token',
+  '*.pushMagic',
+];
 
 export interface DeviceCa {
   certificatePem: string;
@@ -33,8 +50,11 @@ export interface Runtime {
   metrics: Metrics;
   checkin: CheckinHandler;
   commands: CommandHandler;
-  /** Wakes enrollments over APNs; absent until a push service is configured. */
-  push?: (enrollmentIds: string[]) => Promise<unknown>;
+  /** Wakes enrollments over APNs (the imported push certificate, or the local mock in development). */
+  push: (enrollmentIds: string[]) => Promise<unknown>;
+  /** The APNs topic enrollment profiles carry: the push certificate's, or the development one. */
+  topic: () => string;
+  log: Logger;
   /** Set only on the start that created it: shown once, never stored in clear. */
   newAdminToken?: string;
   warnings: string[];
@@ -75,6 +95,7 @@ async function ensureAdminToken(store: Store, config: ServerConfig, now: number)
 
 export async function openRuntime(config: ServerConfig, now = Date.now): Promise<Runtime> {
   const warnings: string[] = [];
+  const log = pino({ level: config.logLevel, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } });
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const { key: masterKey } = await loadMasterKey({ ...(config.masterKey && { env: config.masterKey }), dataDir: config.dataDir });
   const store = await openDatabase(config.databaseUrl ? { url: config.databaseUrl } : { sqlitePath: join(config.dataDir, 'lockwarden.db') });
@@ -92,7 +113,22 @@ export async function openRuntime(config: ServerConfig, now = Date.now): Promise
     const newAdminToken = await ensureAdminToken(store, config, now());
     const metrics = createMetrics();
     const binding = certificateBinding(store);
+    const pushSetup = await resolvePushSetup({
+      store, masterKey, now: now(),
+      ...(config.apnsTopic && { envTopic: config.apnsTopic }),
+      ...(config.apnsUrl && { apnsUrl: config.apnsUrl }),
+    });
+    warnings.push(...pushSetup.warnings);
+    const apns = createApnsClient({
+      url: config.apnsUrl ?? APNS_PRODUCTION_URL,
+      ...(pushSetup.certificate && { certificate: apnsCertificateOf(pushSetup.certificate) }),
+      log,
+    });
+    const pushService = createPushService({ store, client: apns, metrics, topic: pushSetup.topic, log });
     return {
+      log,
+      topic: () => pushSetup.topic,
+      push: (ids) => pushService.push(ids),
       config,
       store,
       masterKey,
@@ -103,7 +139,11 @@ export async function openRuntime(config: ServerConfig, now = Date.now): Promise
       commands: countCommands(metrics, binding.commands(commandService({ store }))),
       ...(newAdminToken && { newAdminToken }),
       warnings,
-      close: () => store.close(),
+      close: async () => {
+        pushService.close();
+        apns.close();
+        await store.close();
+      },
     };
   } catch (err) {
     await store.close();

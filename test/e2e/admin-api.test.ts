@@ -11,6 +11,7 @@ import { openRuntime } from '../../src/services/runtime.ts';
 import type { Runtime } from '../../src/services/runtime.ts';
 import { configFromEnv } from '../../src/services/server-config.ts';
 import { MdmClient } from '../../src/sim/mdm-client.ts';
+import { startApnsMock } from '../../src/sim/apns-mock.ts';
 
 const ADMIN = 'admin-token-for-the-e2e-tests-0123456789';
 const TOPIC = 'com.apple.mgmt.External.admin-e2e';
@@ -20,7 +21,9 @@ describe('admin API', () => {
   let app: FastifyInstance;
   let url: string;
   let device: MdmClient;
+  let apns: Awaited<ReturnType<typeof startApnsMock>>;
   const udid = 'ADMIN-E2E-0001';
+  const pushToken = Buffer.alloc(32, 7);
 
   const api = (path: string, init: RequestInit & { token?: string | null } = {}) => {
     const headers: Record<string, string> = { ...(init.headers as Record<string, string>) };
@@ -30,17 +33,19 @@ describe('admin API', () => {
 
   beforeAll(async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'lockwarden-admin-'));
-    runtime = await openRuntime(configFromEnv({ LOCKWARDEN_DATA_DIR: dataDir, LOCKWARDEN_ADMIN_TOKEN: ADMIN, LOCKWARDEN_PUBLIC_URL: 'https://mdm.example.com' }));
+    apns = await startApnsMock({ topic: TOPIC });
+    runtime = await openRuntime(configFromEnv({ LOCKWARDEN_DATA_DIR: dataDir, LOCKWARDEN_ADMIN_TOKEN: ADMIN, LOCKWARDEN_PUBLIC_URL: 'https://mdm.example.com', LOCKWARDEN_APNS_URL: apns.url, LOCKWARDEN_APNS_TOPIC: TOPIC, LOG_LEVEL: 'silent' }));
     app = await buildApp(runtime, { logger: false });
     url = await app.listen({ port: 0, host: '127.0.0.1' });
     device = new MdmClient({ serverUrl: url, identity: await generateDeviceIdentity(runtime.deviceCa!, udid) });
     await device.checkIn({ MessageType: 'Authenticate', Topic: TOPIC, UDID: udid, ProductName: 'iPhone17,1', SerialNumber: 'SN1', OSVersion: '18.1' });
-    await device.checkIn({ MessageType: 'TokenUpdate', Topic: TOPIC, UDID: udid, Token: Buffer.alloc(32, 7), PushMagic: 'MAGIC', UnlockToken: Buffer.from('secret-unlock-token') });
+    await device.checkIn({ MessageType: 'TokenUpdate', Topic: TOPIC, UDID: udid, Token: pushToken, PushMagic: 'MAGIC', UnlockToken: Buffer.from('secret-unlock-token') });
   });
 
   afterAll(async () => {
     await app?.close();
     await runtime?.close();
+    await apns?.close();
   });
 
   it('refuses requests without a valid token, as problem+json', async () => {
@@ -83,7 +88,11 @@ describe('admin API', () => {
   it('queues a command through the admin API that the device then receives', async () => {
     const response = await api(`/api/v1/devices/${udid}/commands`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ requestType: 'SecurityInfo' }) });
     expect(response.status).toBe(202);
-    const { commandUuid } = await response.json() as { commandUuid: string };
+    const { commandUuid, pushed } = await response.json() as { commandUuid: string; pushed: boolean };
+    expect(pushed).toBe(true);
+    // The push reached the (local) APNs with Apple's MDM headers and the device's PushMagic.
+    expect(apns.received.at(-1)).toMatchObject({ token: pushToken.toString('hex'), topic: TOPIC, pushType: 'mdm', priority: 10 });
+    expect(apns.received.at(-1)!.body).toEqual({ mdm: 'MAGIC' });
     const delivered = await device.connect({ UDID: udid, Status: 'Idle' });
     expect(delivered.plist).toMatchObject({ CommandUUID: commandUuid, Command: { RequestType: 'SecurityInfo' } });
     await device.connect({ UDID: udid, Status: 'Acknowledged', CommandUUID: commandUuid, SecurityInfo: {} });
@@ -104,5 +113,9 @@ describe('admin API', () => {
     const garbage = await fetch(`${url}/v1/enqueue/${udid}`, { method: 'PUT', headers: { authorization: basic }, body: 'not a plist' });
     expect(garbage.status).toBe(400);
     expect((await fetch(`${url}/v1/enqueue/${udid}`, { method: 'PUT', body: raw })).status).toBe(401);
+    const push = await fetch(`${url}/v1/push/${udid}`, { headers: { authorization: basic } });
+    expect(push.status).toBe(200);
+    const summary = await push.json() as { push: { counts: Record<string, number> } };
+    expect(summary.push.counts.sent + summary.push.counts.coalesced).toBe(1);
   });
 });

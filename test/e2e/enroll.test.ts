@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/http/app.ts';
-import { enrollRoutes, enrollRoutesOptions } from '../../src/http/enroll-routes.ts';
+import { enrollRoutesOptions } from '../../src/http/enroll-routes.ts';
 import type { EnrollRoutesOptions } from '../../src/http/enroll-routes.ts';
 import { openRuntime } from '../../src/services/runtime.ts';
 import type { Runtime } from '../../src/services/runtime.ts';
@@ -30,12 +30,13 @@ for (const database of databaseUrls) {
 
     beforeAll(async () => {
       const dataDir = await mkdtemp(join(tmpdir(), 'lockwarden-enroll-e2e-'));
-      const env: NodeJS.ProcessEnv = { LOCKWARDEN_DATA_DIR: dataDir, LOG_LEVEL: 'silent' };
+      const env: NodeJS.ProcessEnv = { LOCKWARDEN_DATA_DIR: dataDir, LOG_LEVEL: 'silent', LOCKWARDEN_APNS_TOPIC: TOPIC };
       if (database.url) env.DATABASE_URL = await database.url();
       runtime = await openRuntime(configFromEnv(env));
       app = await buildApp(runtime, { logger: false });
+      // The server registers its own enrollment routes; these options share its CA and master key,
+      // so the test can mint challenges exactly as the server does.
       options = enrollRoutesOptions({ deviceCa: runtime.deviceCa!, store: runtime.store, masterKey: runtime.masterKey, topic: TOPIC });
-      await app.register(enrollRoutes, options);
       url = await app.listen({ port: 0, host: '127.0.0.1' });
     });
 

@@ -133,8 +133,10 @@ export function createApnsClient(options: ApnsClientOptions = {}): ApnsClient {
   let sessionsOpened = 0;
   const sessions = new Map<string, SessionEntry>();
 
-  const sessionKey = () =>
-    `${origin}|${certificate ? createHash('sha256').update(certificate.certificatePem).digest('hex') : 'no-certificate'}`;
+  const keyFor = (cert: ApnsCertificate | undefined) =>
+    `${origin}|${cert ? createHash('sha256').update(cert.certificatePem).update(cert.privateKeyPem).digest('hex') : 'no-certificate'}`;
+  let currentKey = keyFor(certificate);
+  const sessionKey = () => currentKey;
 
   function retire(entry: SessionEntry): void {
     entry.dead = true;
@@ -178,10 +180,7 @@ export function createApnsClient(options: ApnsClientOptions = {}): ApnsClient {
       retire(entry);
     });
     session.setTimeout(idleTimeoutMs, () => {
-      if (entry.active === 0) {
-        retire(entry);
-        session.close();
-      }
+      if (entry.active === 0) void shutdown(entry);
     });
     // Idle sessions do not keep the process alive; one with pushes in flight does.
     session.unref();
@@ -210,7 +209,30 @@ export function createApnsClient(options: ApnsClientOptions = {}): ApnsClient {
     if (entry.active === 0 && !entry.session.destroyed) entry.session.unref();
     entry.waiters.shift()?.();
     // A session replaced by a new certificate closes once its last stream is done.
-    if (entry.active === 0 && sessions.get(entry.key) !== entry && !entry.session.closed) entry.session.close();
+    if (entry.active === 0 && sessions.get(entry.key) !== entry) void shutdown(entry);
+  }
+
+  /**
+   * Graceful close: streams in flight finish (each is bounded by the request timeout), then the
+   * socket closes. A session already torn down by a socket error may never emit 'close' (Node
+   * destroys it through the stream that saw the error), so "destroyed" counts as closed.
+   */
+  function shutdown(entry: SessionEntry): Promise<void> {
+    retire(entry);
+    const { session } = entry;
+    if (session.destroyed) return Promise.resolve();
+    if (!session.closed) session.close();
+    return new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        session.destroy();
+        resolve();
+      }, requestTimeoutMs + 1_000);
+      force.unref();
+      void entry.closed.then(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
   }
 
   function requestOn(entry: SessionEntry, headers: http2.OutgoingHttpHeaders, body: Buffer): Promise<ApnsResult> {
@@ -285,11 +307,11 @@ export function createApnsClient(options: ApnsClientOptions = {}): ApnsClient {
     send,
     setCertificate(next) {
       certificate = next;
+      currentKey = keyFor(next);
       for (const entry of [...sessions.values()]) {
-        if (entry.key !== sessionKey()) {
-          sessions.delete(entry.key);
-          if (entry.active === 0) entry.session.close();
-        }
+        if (entry.key === sessionKey()) continue;
+        sessions.delete(entry.key);
+        if (entry.active === 0) void shutdown(entry);
       }
     },
     get sessionsOpened() {
@@ -298,12 +320,7 @@ export function createApnsClient(options: ApnsClientOptions = {}): ApnsClient {
     async close() {
       closing = true;
       const entries = [...sessions.values()];
-      sessions.clear();
-      for (const entry of entries) {
-        retire(entry);
-        entry.session.close();
-      }
-      await Promise.all(entries.map((entry) => entry.closed));
+      await Promise.all(entries.map(shutdown));
     },
   };
 }

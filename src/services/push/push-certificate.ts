@@ -241,6 +241,8 @@ export interface ResolvePushSetupOptions {
   masterKey: Buffer;
   /** LOCKWARDEN_APNS_TOPIC. */
   envTopic?: string;
+  /** LOCKWARDEN_APNS_URL: without a certificate, pushes only work against a local endpoint. */
+  apnsUrl?: string;
   now?: number;
 }
 
@@ -250,7 +252,7 @@ export interface ResolvePushSetupOptions {
  * profiles and pushes agree across restarts and replicas), plus the loud warning.
  */
 export async function resolvePushSetup(options: ResolvePushSetupOptions): Promise<PushSetup> {
-  const { store, masterKey, envTopic } = options;
+  const { store, masterKey, envTopic, apnsUrl } = options;
   const now = options.now ?? Date.now();
   const certificate = await loadPushCertificate(store, masterKey);
   if (certificate) {
@@ -260,13 +262,17 @@ export async function resolvePushSetup(options: ResolvePushSetupOptions): Promis
     }
     return { topic: certificate.topic, certificate, source: 'certificate', warnings };
   }
+  const warnings = [NO_CERTIFICATE_WARNING];
+  if (apnsUrl === undefined) {
+    warnings.push('LOCKWARDEN_APNS_URL is not set either: pushes go to Apple without a client certificate and Apple will refuse every one');
+  }
   if (envTopic !== undefined) {
     if (!envTopic.startsWith(MDM_TOPIC_PREFIX)) throw new PushCertificateError('not-mdm-push', `LOCKWARDEN_APNS_TOPIC must start with ${MDM_TOPIC_PREFIX}`);
-    return { topic: envTopic, source: 'environment', warnings: [NO_CERTIFICATE_WARNING] };
+    return { topic: envTopic, source: 'environment', warnings };
   }
   const candidate = `${MDM_TOPIC_PREFIX}External.${randomUUID()}`;
   // Replicas starting together agree on whichever topic was stored first.
   const sealed = await store.secrets.putIfAbsent(PUSH_TOPIC_SECRET, sealSecret(masterKey, Buffer.from(candidate, 'utf8'), TOPIC_CONTEXT), now);
   const topic = openSecret(masterKey, sealed, TOPIC_CONTEXT).toString('utf8');
-  return { topic, source: 'generated', warnings: [NO_CERTIFICATE_WARNING] };
+  return { topic, source: 'generated', warnings };
 }

@@ -62,8 +62,9 @@ export interface PushServiceOptions {
   store: Pick<Store, 'enrollments'>;
   client: Pick<ApnsClient, 'send'>;
   metrics: Pick<Metrics, 'pushes'>;
-  /** The push certificate's topic; an enrollment registered under another one cannot be pushed. */
-  topic: string;
+  /** The push certificate's topic (a getter follows a certificate import); an enrollment
+   * registered under another topic cannot be pushed. */
+  topic: string | (() => string);
   log: MdmLogger;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -109,7 +110,8 @@ const realSchedule = (ms: number, run: () => void) => {
 };
 
 export function createPushService(options: PushServiceOptions): PushService {
-  const { store, client, metrics, topic, log } = options;
+  const { store, client, metrics, log } = options;
+  const currentTopic = typeof options.topic === 'function' ? options.topic : () => options.topic as string;
   const now = options.now ?? Date.now;
   const sleep = options.sleep ?? realSleep;
   const schedule = options.schedule ?? realSchedule;
@@ -145,6 +147,7 @@ export function createPushService(options: PushServiceOptions): PushService {
   /** One push with its retries; never rejects. */
   async function deliver(target: PushTarget, followedFreshToken = false): Promise<PushOutcome> {
     const { enrollmentId } = target;
+    const topic = currentTopic();
     if (target.topic !== topic) {
       log.warn(logFields(target, { enrollmentTopic: target.topic, certificateTopic: topic }),
         'enrollment registered under another APNs topic: the device must re-enroll with the current push certificate');
