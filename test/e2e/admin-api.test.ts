@@ -116,6 +116,6 @@ describe('admin API', () => {
     const push = await fetch(`${url}/v1/push/${udid}`, { headers: { authorization: basic } });
     expect(push.status).toBe(200);
     const summary = await push.json() as { push: { counts: Record<string, number> } };
-    expect(summary.push.counts.sent + summary.push.counts.coalesced).toBe(1);
+    expect((summary.push.counts.sent ?? 0) + (summary.push.counts.coalesced ?? 0)).toBe(1);
   });
 });
