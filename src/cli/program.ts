@@ -23,6 +23,35 @@ export function buildProgram(): Command {
     // Loaded on demand: the policy commands should not pay for the server's modules at start-up.
     .action(async () => (await import('./serve-command.ts')).serveCommand());
 
+  const serverOptions = (command: Command) => command
+    .option('--server <url>', 'lockwarden server URL', process.env.LOCKWARDEN_SERVER ?? 'http://127.0.0.1:8080')
+    .option('--token <token>', 'admin API token (default: $LOCKWARDEN_TOKEN)', process.env.LOCKWARDEN_TOKEN);
+
+  const enrollmentToken = program.command('enrollment-token').description('enrollment tokens (over the admin API)');
+  serverOptions(enrollmentToken.command('create').description('create an enrollment token and print its enrollment URL (shown once)'))
+    .option('--label <label>', 'what the token is for')
+    .option('--max-uses <n>', 'how many devices may enroll with it (default: unlimited)')
+    .option('--expires-in-hours <h>', 'lifetime in hours (default 168)')
+    .addOption(new Option('--identity <kind>', 'device identity in the profile').choices(['scep', 'pkcs12', 'any']))
+    .option('--json', 'machine-readable output')
+    .action(async (options) => (await import('./admin-commands.ts')).createEnrollmentTokenCommand(options));
+
+  const devices = program.command('devices').description('enrolled devices (over the admin API)');
+  serverOptions(devices.command('list').description('list devices with their UnlockToken escrow status'))
+    .option('--json', 'machine-readable output')
+    .action(async (options) => (await import('./admin-commands.ts')).listDevicesCommand(options));
+  serverOptions(devices.command('show').argument('<udid>').description('one device, as JSON'))
+    .action(async (udid, options) => (await import('./admin-commands.ts')).showDeviceCommand(udid, options));
+
+  const pushCertificate = program.command('push-certificate').description('the MDM push (APNs) certificate');
+  serverOptions(pushCertificate.command('import').description('import the push certificate from identity.apple.com (.p12, or PEM cert + key)'))
+    .option('--p12 <file>', 'the .p12 file')
+    .option('--password <password>', 'its password (default: $LOCKWARDEN_P12_PASSWORD)')
+    .option('--cert <pem>', 'certificate PEM')
+    .option('--key <pem>', 'private key PEM')
+    .option('--allow-topic-change', 'replace a certificate with a different topic (devices must re-enroll)')
+    .action(async (options) => (await import('./admin-commands.ts')).importPushCertificateCommand(options));
+
   const policy = program.command('policy').description('author, check and compile passcode policies (no server needed)');
 
   policy.command('validate').argument('<file>', 'policy: JSON/YAML (either key style), .mobileconfig/plist (signed or not), or DDM declaration; "-" for stdin')

@@ -8,6 +8,8 @@ import type { Store } from '../store/database.ts';
 import { commandPlist, newCommandUuid, BUILT_REQUEST_TYPES } from '../mdm/commands.ts';
 import { encodePlist } from '../plist/plist-codec.ts';
 import { problem, requireRole } from './admin-auth.ts';
+import type { Runtime } from '../services/runtime.ts';
+import { PushCertificateError } from '../services/push/push-certificate.ts';
 
 export interface AdminRoutesOptions {
   store: Store;
@@ -15,6 +17,8 @@ export interface AdminRoutesOptions {
   publicUrl?: string;
   /** Wakes devices after commands are queued; absent while no push service is configured. */
   push?: (enrollmentIds: string[]) => Promise<unknown>;
+  /** Imports the MDM push certificate (Runtime.importPushCertificate). */
+  importPushCertificate?: Runtime['importPushCertificate'];
   now?: () => number;
 }
 
@@ -158,5 +162,47 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
     await store.commands.enqueue({ uuid, requestType: body.requestType, body: Buffer.from(encodePlist(commandPlist(uuid, command))) }, [udid], { now: now(), ...(body.priority !== undefined && { priority: body.priority }) });
     const pushed = options.push ? await options.push([udid]) : undefined;
     return reply.code(202).send({ commandUuid: uuid, pushed: pushed !== undefined });
+  });
+
+  app.post('/api/v1/push-certificate', {
+    preHandler: admin,
+    bodyLimit: 256 * 1024,
+    schema: {
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          p12: { type: 'string', maxLength: 200_000, description: 'the .p12 file, base64' },
+          password: { type: 'string', maxLength: 1024 },
+          certificatePem: { type: 'string', maxLength: 100_000 },
+          privateKeyPem: { type: 'string', maxLength: 100_000 },
+          keyPassword: { type: 'string', maxLength: 1024 },
+          allowTopicChange: { type: 'boolean' },
+        },
+      },
+    },
+  }, async (request, reply) => {
+    if (!options.importPushCertificate) return problem(reply, 503, 'Service Unavailable', 'push certificate import is not available');
+    const body = request.body as { p12?: string; password?: string; certificatePem?: string; privateKeyPem?: string; keyPassword?: string; allowTopicChange?: boolean };
+    const input = body.p12 !== undefined
+      ? { p12: Buffer.from(body.p12, 'base64'), password: body.password ?? '' }
+      : body.certificatePem !== undefined && body.privateKeyPem !== undefined
+        ? { certificatePem: body.certificatePem, privateKeyPem: body.privateKeyPem, ...(body.keyPassword !== undefined && { keyPassword: body.keyPassword }) }
+        : undefined;
+    if (!input) return problem(reply, 400, 'Bad Request', 'give either p12 (+ password) or certificatePem and privateKeyPem');
+    try {
+      const result = await options.importPushCertificate(input, { allowTopicChange: body.allowTopicChange === true });
+      request.log.info({ by: request.apiToken?.id, topic: result.certificate.topic }, 'push certificate imported');
+      return reply.code(201).send({
+        topic: result.certificate.topic,
+        subject: result.certificate.subject,
+        notAfter: new Date(result.certificate.notAfter).toISOString(),
+        replacedTopic: result.replaced?.topic ?? null,
+        warnings: result.warnings,
+      });
+    } catch (err) {
+      if (err instanceof PushCertificateError) return problem(reply, 422, 'Unprocessable Entity', err.message, { code: err.code });
+      throw err;
+    }
   });
 }

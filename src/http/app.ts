@@ -36,6 +36,7 @@ export async function buildApp(runtime: Runtime, options: { logger?: boolean } =
     store: runtime.store,
     ...(config.publicUrl && { publicUrl: config.publicUrl }),
     push: runtime.push,
+    importPushCertificate: (input, opts) => runtime.importPushCertificate(input, opts),
   });
   await app.register(nanoMdmCompatRoutes, {
     store: runtime.store,

@@ -20,7 +20,9 @@ import type { ServerConfig } from './server-config.ts';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
 import { APNS_PRODUCTION_URL, createApnsClient } from './push/apns-client.ts';
-import { apnsCertificateOf, resolvePushSetup } from './push/push-certificate.ts';
+import { apnsCertificateOf, importPushCertificate, resolvePushSetup } from './push/push-certificate.ts';
+import type { ImportResult, PushCertificateInput } from './push/push-certificate.ts';
+import { startQueueMaintenance } from './queue-maintenance.ts';
 import { createPushService } from './push/push-service.ts';
 
 /** Log fields that must never reach a log line, whatever code logs them. */
@@ -54,6 +56,8 @@ export interface Runtime {
   push: (enrollmentIds: string[]) => Promise<unknown>;
   /** The APNs topic enrollment profiles carry: the push certificate's, or the development one. */
   topic: () => string;
+  /** Validates, seals and stores the admin's MDM push certificate, and starts pushing with it. */
+  importPushCertificate(input: PushCertificateInput, options?: { allowTopicChange?: boolean }): Promise<ImportResult>;
   log: Logger;
   /** Set only on the start that created it: shown once, never stored in clear. */
   newAdminToken?: string;
@@ -124,10 +128,19 @@ export async function openRuntime(config: ServerConfig, now = Date.now): Promise
       ...(pushSetup.certificate && { certificate: apnsCertificateOf(pushSetup.certificate) }),
       log,
     });
-    const pushService = createPushService({ store, client: apns, metrics, topic: pushSetup.topic, log });
+    let topic = pushSetup.topic;
+    const pushService = createPushService({ store, client: apns, metrics, topic: () => topic, log });
+    const maintenance = startQueueMaintenance({ store, retentionMs: config.commandRetentionDays * 86_400_000, log });
     return {
       log,
-      topic: () => pushSetup.topic,
+      topic: () => topic,
+      async importPushCertificate(input, options = {}) {
+        const result = await importPushCertificate(store, masterKey, input, { now: now(), ...options });
+        apns.setCertificate(apnsCertificateOf(result.certificate));
+        topic = result.certificate.topic;
+        log.info({ topic, notAfter: new Date(result.certificate.notAfter).toISOString() }, 'push certificate imported');
+        return result;
+      },
       push: (ids) => pushService.push(ids),
       config,
       store,
@@ -140,6 +153,7 @@ export async function openRuntime(config: ServerConfig, now = Date.now): Promise
       ...(newAdminToken && { newAdminToken }),
       warnings,
       close: async () => {
+        maintenance.stop();
         pushService.close();
         apns.close();
         await store.close();

@@ -24,6 +24,8 @@ export interface ServerConfig {
   apnsTopic?: string;
   /** Largest request body accepted, in bytes (LOCKWARDEN_BODY_LIMIT, default 2 MiB). */
   bodyLimit: number;
+  /** Days finished commands stay in the queue before they are pruned (LOCKWARDEN_COMMAND_RETENTION_DAYS, default 30). */
+  commandRetentionDays: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -74,6 +76,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv, cwd = process.cwd()): Serv
     host: optional('HOST') ?? '0.0.0.0',
     dataDir: resolve(cwd, optional('LOCKWARDEN_DATA_DIR') ?? 'data'),
     bodyLimit: integer('LOCKWARDEN_BODY_LIMIT', DEFAULT_BODY_LIMIT, 1024, 64 * 1024 * 1024),
+    commandRetentionDays: integer('LOCKWARDEN_COMMAND_RETENTION_DAYS', 30, 1, 3650),
     logLevel,
     ...(databaseUrl && { databaseUrl }),
     ...(optional('LOCKWARDEN_MASTER_KEY') && { masterKey: optional('LOCKWARDEN_MASTER_KEY') }),

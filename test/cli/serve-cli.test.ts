@@ -6,29 +6,8 @@ import { mkdtemp, readdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { BIN, startServer } from '../support/server-process.ts';
 
-const BIN = join(import.meta.dirname, '../../bin/lockwarden');
-
-interface Started { url: string; output: () => string; stop: () => Promise<number | null> }
-
-async function startServer(env: Record<string, string>): Promise<Started> {
-  const child = spawn(BIN, ['serve'], { env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.on('data', (d) => { output += String(d); });
-  child.stderr.on('data', (d) => { output += String(d); });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 20_000);
-    const look = () => {
-      const match = /lockwarden listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
-      if (match) { clearTimeout(timer); resolve(match[1]!); }
-    };
-    child.stdout.on('data', look);
-    child.stderr.on('data', look);
-    void exited.then((code) => { clearTimeout(timer); reject(new Error(`server exited with ${code}:\n${output}`)); });
-  });
-  return { url, output: () => output, stop: async () => { child.kill('SIGTERM'); return exited; } };
-}
 
 describe('lockwarden serve', () => {
   it('starts on SQLite, prints the admin token once, answers /healthz and /readyz, and stops on SIGTERM', async () => {
