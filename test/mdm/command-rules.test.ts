@@ -5,9 +5,9 @@ import { parse } from 'yaml';
 import { ACCESS_RIGHTS, APPLE_OSES, BUILT_REQUEST_TYPES, COMMAND_RULES, commandRefusal, compareVersions } from '../../src/mdm/command-rules.ts';
 import type { AppleOS, BuiltRequestType, CommandTarget } from '../../src/mdm/command-rules.ts';
 
-// Apple's YAML lives next to the repository (DESIGN.md: ../shared/reference/); a bare clone
-// has no copy, and then this comparison says so instead of passing silently.
-const YAML_DIR = fileURLToPath(new URL('../../../shared/reference/apple-device-management/mdm/commands/', import.meta.url));
+// Apple's command YAML, copied unmodified into test/fixtures (MIT), so this comparison runs on
+// every clone; if the copy is ever missing the test says so instead of passing silently.
+const YAML_DIR = fileURLToPath(new URL('../fixtures/apple-device-management/mdm/commands/', import.meta.url));
 const haveYaml = existsSync(YAML_DIR);
 if (!haveYaml) console.warn(`SKIPPED: COMMAND_RULES vs Apple's YAML (no ${YAML_DIR})`);
 
