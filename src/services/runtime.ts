@@ -23,6 +23,7 @@ import { APNS_PRODUCTION_URL, createApnsClient } from './push/apns-client.ts';
 import { apnsCertificateOf, importPushCertificate, resolvePushSetup } from './push/push-certificate.ts';
 import type { ImportResult, PushCertificateInput } from './push/push-certificate.ts';
 import { startQueueMaintenance } from './queue-maintenance.ts';
+import { createWebhookSender, webhookCheckins, webhookCommands } from './webhooks.ts';
 import { createPushService } from './push/push-service.ts';
 
 /** Log fields that must never reach a log line, whatever code logs them. */
@@ -35,6 +36,7 @@ export const REDACTED_PATHS = [
   '*.BootstrapToken',
   '*.token',
   '*.pushMagic',
+  '*.webhookSecret',
 ];
 
 export interface DeviceCa {
@@ -130,6 +132,12 @@ export async function openRuntime(config: ServerConfig, now = Date.now): Promise
     });
     let topic = pushSetup.topic;
     const pushService = createPushService({ store, client: apns, metrics, topic: () => topic, log });
+    // Webhooks wrap outermost: what the certificate binding refuses never becomes an event.
+    const webhooks = config.webhookUrl
+      ? createWebhookSender({ url: config.webhookUrl, ...(config.webhookSecret && { secret: config.webhookSecret }), log, registry: metrics.registry })
+      : undefined;
+    const checkin = countCheckins(metrics, binding.checkins(checkinService({ store, masterKey })));
+    const commands = countCommands(metrics, binding.commands(commandService({ store })));
     const maintenance = startQueueMaintenance({ store, retentionMs: config.commandRetentionDays * 86_400_000, log });
     return {
       log,
@@ -148,12 +156,13 @@ export async function openRuntime(config: ServerConfig, now = Date.now): Promise
       ...(deviceCa && { deviceCa }),
       trust,
       metrics,
-      checkin: countCheckins(metrics, binding.checkins(checkinService({ store, masterKey }))),
-      commands: countCommands(metrics, binding.commands(commandService({ store }))),
+      checkin: webhooks ? webhookCheckins(webhooks, checkin) : checkin,
+      commands: webhooks ? webhookCommands(webhooks, commands) : commands,
       ...(newAdminToken && { newAdminToken }),
       warnings,
       close: async () => {
         maintenance.stop();
+        await webhooks?.close();
         pushService.close();
         apns.close();
         await store.close();

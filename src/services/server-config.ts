@@ -22,6 +22,10 @@ export interface ServerConfig {
   /** Overrides Apple's APNs host, e.g. the simulator's local endpoint (LOCKWARDEN_APNS_URL). */
   apnsUrl?: string;
   apnsTopic?: string;
+  /** MicroMDM-compatible webhook receiver, http(s):// (LOCKWARDEN_WEBHOOK_URL); unset means no webhooks. */
+  webhookUrl?: string;
+  /** HMAC-SHA256 key signing each webhook body, sent in X-Hmac-Signature (LOCKWARDEN_WEBHOOK_SECRET). */
+  webhookSecret?: string;
   /** Largest request body accepted, in bytes (LOCKWARDEN_BODY_LIMIT, default 2 MiB). */
   bodyLimit: number;
   /** Days finished commands stay in the queue before they are pruned (LOCKWARDEN_COMMAND_RETENTION_DAYS, default 30). */
@@ -68,6 +72,11 @@ export function configFromEnv(env: NodeJS.ProcessEnv, cwd = process.cwd()): Serv
   if (certHeader && !/^[A-Za-z0-9-]+$/.test(certHeader)) problems.push('LOCKWARDEN_CERT_HEADER must be a header name');
   const adminToken = optional('LOCKWARDEN_ADMIN_TOKEN');
   if (adminToken && adminToken.length < 24) problems.push('LOCKWARDEN_ADMIN_TOKEN must be at least 24 characters');
+  const webhookUrl = optional('LOCKWARDEN_WEBHOOK_URL');
+  if (webhookUrl && !isHttpUrl(webhookUrl)) problems.push('LOCKWARDEN_WEBHOOK_URL must be an http:// or https:// URL');
+  const webhookSecret = optional('LOCKWARDEN_WEBHOOK_SECRET');
+  if (webhookSecret && !webhookUrl) problems.push('LOCKWARDEN_WEBHOOK_SECRET is set but LOCKWARDEN_WEBHOOK_URL is not: there is nothing to sign');
+  if (webhookSecret && webhookSecret.length < 16) problems.push('LOCKWARDEN_WEBHOOK_SECRET must be at least 16 characters');
   const logLevel = (optional('LOG_LEVEL') ?? 'info') as ServerConfig['logLevel'];
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
 
@@ -86,7 +95,18 @@ export function configFromEnv(env: NodeJS.ProcessEnv, cwd = process.cwd()): Serv
     ...(optional('LOCKWARDEN_DEVICE_CA') && { deviceCaPath: resolve(cwd, optional('LOCKWARDEN_DEVICE_CA')!) }),
     ...(apnsUrl && { apnsUrl }),
     ...(apnsTopic && { apnsTopic }),
+    ...(webhookUrl && { webhookUrl }),
+    ...(webhookSecret && { webhookSecret }),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
 }
