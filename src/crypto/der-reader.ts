@@ -151,6 +151,12 @@ export class DerCursor {
     return this.peekTag() === tag ? this.read(what) : undefined;
   }
 
+  /** An optional NULL (absent AlgorithmIdentifier parameters): when present, it must be empty. */
+  optionalNull(what: string): void {
+    const tlv = this.optional(0x05, what);
+    if (tlv && tlv.end !== tlv.start) throw new DerError(`${what}: NULL with content at ${tlv.offset}`);
+  }
+
   /** A cursor one level down, inside `tlv`. */
   enter(tlv: Tlv): DerCursor {
     return DerCursor.inside(this.buf, tlv, this.options, this.depth + 1);

@@ -159,10 +159,11 @@ export function parseDetachedSignature(der: Buffer): DetachedSignature {
   const digestAlgorithms = signedData.enter(signedData.expect(Tag.SET, 'digestAlgorithms'));
   for (let i = 0; !digestAlgorithms.done; i++) {
     if (i >= MAX_DIGEST_ALGORITHMS) throw new DerError('too many digestAlgorithms');
-    // Unused (the SignerInfo names its own digest), but it must still be a well-formed AlgorithmIdentifier.
+    // Unused (the SignerInfo names its own digest), but it must still be a well-formed digest
+    // AlgorithmIdentifier: parameters absent or NULL (RFC 5754), as PKI.js and OpenSSL insist.
     const algorithm = digestAlgorithms.enter(digestAlgorithms.expect(Tag.SEQUENCE, 'digestAlgorithm'));
     oidKey(der, algorithm.read('digest algorithm'), 'digest algorithm');
-    if (!algorithm.done) algorithm.read('digest parameters');
+    algorithm.optionalNull('digest parameters');
     algorithm.finish('digestAlgorithm');
   }
 
@@ -221,7 +222,7 @@ function readDigestAlgorithm(der: Buffer, parent: DerCursor, tlv: Tlv): HashName
   const algorithm = parent.enter(tlv);
   const hash = DIGESTS.get(oidKey(der, algorithm.read('digest algorithm'), 'digest algorithm'));
   if (hash === undefined) throw new MdmSignatureError('unsupported-algorithm', 'unsupported digest algorithm');
-  algorithm.optional(Tag.NULL, 'digest parameters');
+  algorithm.optionalNull('digest parameters');
   algorithm.finish('digest algorithm');
   return hash;
 }
@@ -271,11 +272,11 @@ function readSignatureAlgorithm(der: Buffer, parent: DerCursor, tlv: Tlv, digest
   const ecdsa = ECDSA_WITH.get(oid);
   if (pkcs1 !== undefined) {
     scheme = { kind: 'rsa-pkcs1', hash: pkcs1 };
-    algorithm.optional(Tag.NULL, 'signature parameters');
+    algorithm.optionalNull('signature parameters');
   } else if (oid === OID.rsaEncryption) {
     // Many CMS encoders name the key type and leave the hash to digestAlgorithm.
     scheme = { kind: 'rsa-pkcs1', hash: digest };
-    algorithm.optional(Tag.NULL, 'signature parameters');
+    algorithm.optionalNull('signature parameters');
   } else if (ecdsa !== undefined) {
     scheme = { kind: 'ecdsa', hash: ecdsa };
   } else if (oid === OID.ecPublicKey) {

@@ -212,6 +212,19 @@ describe('verifyMdmSignature under mutation (fuzz)', () => {
     }
   });
 
+  it('refuses digestAlgorithms parameters other than an empty NULL (a fuzz finding: PKI.js refuses them too)', async () => {
+    // The first AlgorithmIdentifier of the SignedData, SHA-256 with NULL parameters.
+    const sha256WithNull = Buffer.from('300d06096086480165030402010500', 'hex');
+    const at = signature.indexOf(sha256WithNull);
+    expect(at).toBeGreaterThan(0);
+    for (const replacement of ['2900', '0400']) {
+      const mutant = Buffer.from(signature);
+      Buffer.from(replacement, 'hex').copy(mutant, at + sha256WithNull.length - 2);
+      expect(reasonOf(() => verifyMdmSignature(mutant.toString('base64'), IDLE, trust))).toBe('malformed');
+      await checkMutant(mutant);
+    }
+  });
+
   it('every truncation is refused', () => {
     for (let length = 0; length < signature.length; length++) {
       expect(reasonOf(() => verifyMdmSignature(signature.subarray(0, length).toString('base64'), IDLE, trust))).toBe('malformed');
