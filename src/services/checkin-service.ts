@@ -1,10 +1,14 @@
 // The check-in messages, as lockwarden answers them: enrollment state in the store, secrets
 // (UnlockToken, bootstrap token) sealed with the master key before they reach it.
 import { sealSecret, openSecret } from '../crypto/envelope.ts';
+import type { TokenUpdateMessage } from '../mdm/checkin-messages.ts';
 import type { CheckinHandler, RequestContext } from '../mdm/handler.ts';
 import { platformOfProductName } from '../mdm/device-information-response.ts';
 import { declineUserAuthenticate } from '../mdm/handler.ts';
 import type { Store } from '../store/database.ts';
+import { UnknownEnrollmentError } from '../store/errors.ts';
+import type { Enrollment } from '../store/types.ts';
+import { offerTokenUpdateWithBinding } from './certificate-binding.ts';
 import { DeviceRefusedError } from './device-refusal.ts';
 import { declarativeManagementAnswer } from './declarative-service.ts';
 
@@ -24,19 +28,78 @@ function platformFact(productName: string | undefined): { platform?: string } {
   return platform ? { platform } : {};
 }
 
+const unknownDevice = (deviceId: string) => new DeviceRefusedError(403, `unknown device ${deviceId}: it never sent Authenticate`);
+
 export interface CheckinServiceDeps {
   store: Store;
   masterKey: Buffer;
 }
 
 export function checkinService({ store, masterKey }: CheckinServiceDeps): CheckinHandler {
+  const { handler, tokenUpdate } = createCheckinService({ store, masterKey });
+  // TokenUpdate on the device channel with the certificate binding as a condition of the write
+  // (see certificate-binding.ts): one statement fewer than the binding read before the update.
+  return offerTokenUpdateWithBinding(handler, async (ctx, message, check) => {
+    const { deviceId } = enrollmentIn(ctx);
+    let enrollment: Enrollment;
+    try {
+      enrollment = await tokenUpdate(ctx, message, ctx.identity.certHash);
+    } catch (err) {
+      if (!(err instanceof UnknownEnrollmentError)) throw err;
+      // Not bound to this certificate, or no such enrollment: the binding says which (and refuses).
+      check(await store.enrollments.boundCertHash(deviceId));
+      // Bound to it after all (re-bound in between): the ordinary TokenUpdate, binding checked.
+      await handler.tokenUpdate(ctx, message);
+      return;
+    }
+    check(enrollment.certHash);
+  });
+}
+
+function createCheckinService({ store, masterKey }: CheckinServiceDeps) {
   const requireDevice = async (deviceId: string) => {
     const device = await store.enrollments.getDevice(deviceId);
-    if (!device) throw new DeviceRefusedError(403, `unknown device ${deviceId}: it never sent Authenticate`);
+    if (!device) throw unknownDevice(deviceId);
     return device;
   };
 
-  return {
+  /**
+   * With `presentedCertHash` (device channel), the store writes only if the enrollment is bound to
+   * that certificate, in the same statement; UnknownEnrollmentError then means "not bound to it".
+   */
+  const tokenUpdate = async (ctx: RequestContext, message: TokenUpdateMessage, presentedCertHash?: string): Promise<Enrollment> => {
+    const e = enrollmentIn(ctx);
+    // Apple sends UnlockToken only on the device channel; it is sealed before it is stored, and
+    // an absent one leaves the stored token alone (the store guarantees that).
+    const unlockToken = message.UnlockToken && e.channel === 'device'
+      ? sealSecret(masterKey, Buffer.from(message.UnlockToken), unlockTokenContext(e.deviceId))
+      : undefined;
+    let enrollment: Enrollment;
+    try {
+      enrollment = await store.enrollments.tokenUpdate({
+        enrollmentId: e.enrollmentId,
+        deviceId: e.deviceId,
+        channel: e.channel,
+        type: e.type,
+        topic: message.Topic,
+        pushToken: Buffer.from(message.Token),
+        pushMagic: message.PushMagic,
+        ...(unlockToken && { unlockToken }),
+        ...(presentedCertHash !== undefined && { boundCertHash: presentedCertHash }),
+        now: ctx.now,
+      });
+    } catch (err) {
+      // The store refuses an enrollment whose device never authenticated (no device channel to
+      // update, no parent for a user channel) without writing anything: the same answer a
+      // separate device lookup first would give, one read fewer.
+      if (err instanceof UnknownEnrollmentError && presentedCertHash === undefined) throw unknownDevice(e.deviceId);
+      throw err;
+    }
+    ctx.log.info({ enrollmentId: e.enrollmentId, unlockToken: unlockToken ? 'received' : 'absent' }, 'token update');
+    return enrollment;
+  };
+
+  const handler: CheckinHandler = {
     async authenticate(ctx, message) {
       const e = enrollmentIn(ctx);
       await store.enrollments.authenticate({
@@ -60,25 +123,7 @@ export function checkinService({ store, masterKey }: CheckinServiceDeps): Checki
     },
 
     async tokenUpdate(ctx, message) {
-      const e = enrollmentIn(ctx);
-      await requireDevice(e.deviceId);
-      // Apple sends UnlockToken only on the device channel; it is sealed before it is stored, and
-      // an absent one leaves the stored token alone (the store guarantees that).
-      const unlockToken = message.UnlockToken && e.channel === 'device'
-        ? sealSecret(masterKey, Buffer.from(message.UnlockToken), unlockTokenContext(e.deviceId))
-        : undefined;
-      await store.enrollments.tokenUpdate({
-        enrollmentId: e.enrollmentId,
-        deviceId: e.deviceId,
-        channel: e.channel,
-        type: e.type,
-        topic: message.Topic,
-        pushToken: Buffer.from(message.Token),
-        pushMagic: message.PushMagic,
-        ...(unlockToken && { unlockToken }),
-        now: ctx.now,
-      });
-      ctx.log.info({ enrollmentId: e.enrollmentId, unlockToken: unlockToken ? 'received' : 'absent' }, 'token update');
+      await tokenUpdate(ctx, message);
     },
 
     async checkOut(ctx) {
@@ -117,4 +162,5 @@ export function checkinService({ store, masterKey }: CheckinServiceDeps): Checki
       throw new DeviceRefusedError(400, `GetToken for ${message.TokenServiceType} is not supported by this server`);
     },
   };
+  return { handler, tokenUpdate };
 }

@@ -2,9 +2,10 @@
 // hand out the next one. Apple's NotNow semantics live in the store's `next`.
 import type { CommandHandler } from '../mdm/handler.ts';
 import type { Store } from '../store/database.ts';
+import { offerIdleWithBinding } from './certificate-binding.ts';
 
 export function commandService({ store }: { store: Store }): CommandHandler {
-  return {
+  const handler: CommandHandler = {
     async reportAndNext(ctx, report) {
       const enrollmentId = ctx.enrollment!.enrollmentId;
       if (report.status !== 'Idle') {
@@ -19,5 +20,17 @@ export function commandService({ store }: { store: Store }): CommandHandler {
       return next?.body;
     },
   };
+  // Idle, the most frequent request, with the certificate binding read in the same statement as
+  // the queue (see certificate-binding.ts): what reportAndNext does for Idle, one round trip fewer.
+  return offerIdleWithBinding(handler, async (ctx, check) => {
+    const { deviceId, enrollmentId } = ctx.enrollment!;
+    const { boundCertHash, next } = await store.commands.nextForCertificate(enrollmentId, {
+      deviceId,
+      certHash: ctx.identity.certHash,
+      skipNotNow: false,
+      now: ctx.now,
+    });
+    check(boundCertHash);
+    return next?.body;
+  });
 }
-

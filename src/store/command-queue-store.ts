@@ -6,6 +6,7 @@
 // command never blocks the queue. The order is served by one partial index (see schema.ts,
 // delivery_rank), so an Idle check-in costs one SELECT.
 
+import { sql } from 'kysely';
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import {
   DuplicateCommandError,
@@ -15,6 +16,7 @@ import {
   UnknownEnrollmentError,
 } from './errors.ts';
 import { chunks, rowsPerStatement } from './parameter-batches.ts';
+import { precompile } from './precompiled.ts';
 import type { CommandQueueTable, Database } from './schema.ts';
 import { QUEUE_STATUSES } from './types.ts';
 import type {
@@ -40,6 +42,13 @@ export interface CommandQueueStore {
   enqueue(command: NewCommand, enrollmentIds: readonly string[], opts: EnqueueOptions): Promise<number>;
   /** The command to send next, or undefined. Expired commands are marked Expired on the way. */
   next(enrollmentId: string, opts: NextOptions): Promise<PendingCommand | undefined>;
+  /**
+   * The certificate hash bound to the device channel `deviceId` (undefined when there is none)
+   * and, only when it equals `certHash`, `next(enrollmentId, opts)`: on the common path one
+   * statement instead of the binding read and the queue read. On a mismatch nothing is written
+   * and no command is returned; refusing the request is the caller's business.
+   */
+  nextForCertificate(enrollmentId: string, opts: NextOptions & { deviceId: string; certHash: string }): Promise<{ boundCertHash: string | undefined; next: PendingCommand | undefined }>;
   /**
    * Records a device's answer. Acknowledged, Error and CommandFormatError are final: a second
    * report of a finished command keeps the first result. NotNow defers the command. Returns
@@ -115,39 +124,87 @@ export function createCommandQueueStore(db: Kysely<Database>, dialect: StoreDial
     return ids.filter((id) => !known.has(id));
   }
 
+  // The hot path (every PUT /mdm/connect) runs these statements, compiled once.
+  // Written to match command_queue_next_idx column for column, so both databases answer it with
+  // one index range scan and no sort.
+  const selectNextRow = (p: { enrollmentId: string; maxRank: number }) => db
+    .selectFrom('command_queue as q')
+    .innerJoin('commands as c', 'c.uuid', 'q.command_uuid')
+    .select([
+      'q.enrollment_id', 'q.command_uuid', 'q.priority', 'q.status', 'q.not_now_count', 'q.expires_at',
+      'q.created_at', 'c.request_type', 'c.body',
+    ])
+    .where('q.enrollment_id', '=', p.enrollmentId)
+    .where('q.delivery_rank', 'is not', null)
+    .where('q.delivery_rank', '<=', p.maxRank)
+    .orderBy('q.delivery_rank')
+    .orderBy('q.priority', 'desc')
+    .orderBy('q.created_at')
+    .orderBy('q.command_uuid')
+    // A literal: SQLite runs `limit ?` ~10 µs slower than `limit 1` here (measured).
+    .limit(sql.lit(1));
+  const nextStatement = precompile(selectNextRow);
+  // The device channel's binding beside the next command: zero rows when the device channel does
+  // not exist, else one row whose command columns are null when nothing is queued. The derived
+  // table is not correlated, so each database still answers it with the same index range scan.
+  const nextWithBindingStatement = precompile((p: { deviceId: string; enrollmentId: string; maxRank: number }) => db
+    .selectFrom('enrollments as binding')
+    .leftJoin(selectNextRow(p).as('n'), (join) => join.onTrue())
+    .select([
+      'binding.cert_hash as bound_cert_hash', 'n.enrollment_id', 'n.command_uuid', 'n.priority', 'n.status',
+      'n.not_now_count', 'n.expires_at', 'n.created_at', 'n.request_type', 'n.body',
+    ])
+    .where('binding.id', '=', p.deviceId));
+
+  const expireDueStatement = precompile((p: { enrollmentId: string; now: number }) => db
+    .updateTable('command_queue')
+    .set({ status: 'Expired', delivery_rank: null, updated_at: p.now })
+    .where('enrollment_id', '=', p.enrollmentId)
+    .where('delivery_rank', 'is not', null)
+    .where('expires_at', '<=', p.now));
+
+  interface ReportParams { enrollmentId: string; commandUuid: string; status: ReportStatus; rank: number | null; result: Buffer | null; now: number }
+  // A final answer also lands on an Expired row (the device ran it after all); NotNow does not
+  // bring an Expired command back.
+  const reportFinalStatement = precompile((p: ReportParams) => db
+    .updateTable('command_queue')
+    .set({ status: p.status, delivery_rank: p.rank, result: p.result, updated_at: p.now })
+    .where('enrollment_id', '=', p.enrollmentId)
+    .where('command_uuid', '=', p.commandUuid)
+    .where('status', 'in', ['pending', 'NotNow', 'Expired']));
+  const reportNotNowStatement = precompile((p: ReportParams) => db
+    .updateTable('command_queue')
+    .set((eb) => ({
+      status: p.status,
+      delivery_rank: p.rank,
+      result: p.result,
+      updated_at: p.now,
+      not_now_count: eb('not_now_count', '+', 1),
+      not_now_at: p.now,
+    }))
+    .where('enrollment_id', '=', p.enrollmentId)
+    .where('command_uuid', '=', p.commandUuid)
+    .where('status', 'in', ['pending', 'NotNow']));
+  const queuedStatement = precompile((p: { enrollmentId: string; commandUuid: string }) => db
+    .selectFrom('command_queue')
+    .select('status')
+    .where('enrollment_id', '=', p.enrollmentId)
+    .where('command_uuid', '=', p.commandUuid));
+
+  type NextRow = Awaited<ReturnType<typeof nextStatement.run>>['rows'][number];
+
   async function selectNext(enrollmentId: string, skipNotNow: boolean) {
-    // Written to match command_queue_next_idx column for column, so both databases answer it
-    // with one index range scan and no sort.
-    return db
-      .selectFrom('command_queue as q')
-      .innerJoin('commands as c', 'c.uuid', 'q.command_uuid')
-      .select([
-        'q.enrollment_id', 'q.command_uuid', 'q.priority', 'q.status', 'q.not_now_count', 'q.expires_at',
-        'q.created_at', 'c.request_type', 'c.body',
-      ])
-      .where('q.enrollment_id', '=', enrollmentId)
-      .where('q.delivery_rank', 'is not', null)
-      .where('q.delivery_rank', '<=', skipNotNow ? 0 : 1)
-      .orderBy('q.delivery_rank')
-      .orderBy('q.priority', 'desc')
-      .orderBy('q.created_at')
-      .orderBy('q.command_uuid')
-      .limit(1)
-      .executeTakeFirst();
+    const { rows } = await nextStatement.run(db, { enrollmentId, maxRank: skipNotNow ? 0 : 1 });
+    return rows[0];
   }
 
-  async function next(enrollmentId: string, { skipNotNow, now }: NextOptions): Promise<PendingCommand | undefined> {
-    let row = await selectNext(enrollmentId, skipNotNow);
+  /** The first candidate as read, made current: expired commands are marked and skipped. */
+  async function pendingFrom(enrollmentId: string, first: NextRow | undefined, { skipNotNow, now }: NextOptions): Promise<PendingCommand | undefined> {
+    let row = first;
     if (row !== undefined && row.expires_at !== null && row.expires_at <= now) {
       // Rare path: mark everything of this enrollment that is due, then look again. After this
       // update nothing live with expires_at <= now remains, so one retry suffices.
-      await db
-        .updateTable('command_queue')
-        .set({ status: 'Expired', delivery_rank: null, updated_at: now })
-        .where('enrollment_id', '=', enrollmentId)
-        .where('delivery_rank', 'is not', null)
-        .where('expires_at', '<=', now)
-        .execute();
+      await expireDueStatement.run(db, { enrollmentId, now });
       row = await selectNext(enrollmentId, skipNotNow);
     }
     if (row === undefined) return undefined;
@@ -164,32 +221,35 @@ export function createCommandQueueStore(db: Kysely<Database>, dialect: StoreDial
     };
   }
 
+  async function next(enrollmentId: string, opts: NextOptions): Promise<PendingCommand | undefined> {
+    return pendingFrom(enrollmentId, await selectNext(enrollmentId, opts.skipNotNow), opts);
+  }
+
+  async function nextForCertificate(enrollmentId: string, opts: NextOptions & { deviceId: string; certHash: string }) {
+    const { rows } = await nextWithBindingStatement.run(db, { deviceId: opts.deviceId, enrollmentId, maxRank: opts.skipNotNow ? 0 : 1 });
+    const row = rows[0];
+    const boundCertHash = row?.bound_cert_hash;
+    if (row === undefined || boundCertHash !== opts.certHash) return { boundCertHash, next: undefined };
+    // The left join leaves every command column null when nothing is queued; command_uuid is
+    // NOT NULL in the table, so it tells the two cases apart.
+    const first = row.command_uuid === null ? undefined : row as NextRow;
+    return { boundCertHash, next: await pendingFrom(enrollmentId, first, opts) };
+  }
+
   async function report(enrollmentId: string, commandUuid: string, status: ReportStatus, result: Uint8Array | null | undefined, now: number): Promise<boolean> {
     if (!REPORT_STATUSES.has(status)) throw new StoreError(`not a command result status: ${String(status)}`);
-    const notNow = status === 'NotNow';
-    const updated = await db
-      .updateTable('command_queue')
-      .set((eb) => ({
-        status,
-        delivery_rank: rankOf(status),
-        result: result == null ? null : Buffer.from(result.buffer, result.byteOffset, result.byteLength),
-        updated_at: now,
-        ...(notNow && { not_now_count: eb('not_now_count', '+', 1), not_now_at: now }),
-      }))
-      .where('enrollment_id', '=', enrollmentId)
-      .where('command_uuid', '=', commandUuid)
-      // A final answer also lands on an Expired row (the device ran it after all); NotNow does not
-      // bring an Expired command back.
-      .where('status', 'in', notNow ? ['pending', 'NotNow'] : ['pending', 'NotNow', 'Expired'])
-      .executeTakeFirst();
-    if (updated.numUpdatedRows > 0n) return true;
-    const existing = await db
-      .selectFrom('command_queue')
-      .select('status')
-      .where('enrollment_id', '=', enrollmentId)
-      .where('command_uuid', '=', commandUuid)
-      .executeTakeFirst();
-    return existing !== undefined;
+    const statement = status === 'NotNow' ? reportNotNowStatement : reportFinalStatement;
+    const updated = await statement.run(db, {
+      enrollmentId,
+      commandUuid,
+      status,
+      rank: rankOf(status),
+      result: result == null ? null : Buffer.from(result.buffer, result.byteOffset, result.byteLength),
+      now,
+    });
+    if ((updated.numAffectedRows ?? 0n) > 0n) return true;
+    const existing = await queuedStatement.run(db, { enrollmentId, commandUuid });
+    return existing.rows.length > 0;
   }
 
   return {
@@ -234,6 +294,7 @@ export function createCommandQueueStore(db: Kysely<Database>, dialect: StoreDial
     },
 
     next,
+    nextForCertificate,
     report,
 
     async reportAndNext(enrollmentId, given, opts) {

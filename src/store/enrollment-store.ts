@@ -4,6 +4,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import { StoreError, UnknownEnrollmentError } from './errors.ts';
 import { chunks, rowsPerStatement } from './parameter-batches.ts';
+import { precompile } from './precompiled.ts';
 import type { Database, DevicesTable, EnrollmentsTable } from './schema.ts';
 import type {
   AuthenticateInput,
@@ -122,6 +123,65 @@ export function createEnrollmentStore(db: Kysely<Database>, dialect: StoreDialec
       eb.case().when('bootstrap_token', 'is not', null).then(1).else(0).end().as('has_bootstrap_token'),
     ]);
 
+  // Statements of the check-in path, compiled once (see precompiled.ts).
+  const boundCertHashStatement = precompile((p: { enrollmentId: string }) => db
+    .selectFrom('enrollments')
+    .select('cert_hash')
+    .where('id', '=', p.enrollmentId));
+  const deviceIdForCertHashStatement = precompile((p: { certHash: string }) => db
+    .selectFrom('enrollments')
+    .select('device_id')
+    .where('cert_hash', '=', p.certHash)
+    .where('channel', '=', 'device'));
+  const getStatement = precompile((p: { enrollmentId: string }) => db.selectFrom('enrollments').selectAll().where('id', '=', p.enrollmentId));
+  const getDeviceStatement = precompile((p: { deviceId: string }) => selectDevices().where('id', '=', p.deviceId));
+
+  interface DeviceTokenUpdate { enrollmentId: string; topic: string; pushToken: Buffer; pushMagic: string; now: number }
+  interface DeviceUnlockToken { deviceId: string; unlockToken: Buffer; now: number }
+  interface Binding { certHash: string }
+  /**
+   * The device channel's TokenUpdate. With `requireCertificate` the row must also be bound to
+   * `certHash`, the presented certificate: the binding check and the write are one statement.
+   */
+  const updateDeviceChannel = (requireCertificate: boolean) => (p: DeviceTokenUpdate & Partial<Binding>) => {
+    const query = db
+      .updateTable('enrollments')
+      .set((eb) => ({
+        topic: p.topic,
+        push_token: p.pushToken,
+        push_magic: p.pushMagic,
+        token_update_count: eb('token_update_count', '+', 1),
+        enabled: 1,
+        last_seen_at: p.now,
+        updated_at: p.now,
+      }))
+      .where('id', '=', p.enrollmentId)
+      .where('channel', '=', 'device');
+    return requireCertificate ? query.where('cert_hash', '=', p.certHash!) : query;
+  };
+  const storeUnlockToken = (p: DeviceUnlockToken) => db
+    .updateTable('devices')
+    .set({ unlock_token: p.unlockToken, unlock_token_at: p.now, updated_at: p.now })
+    .where('id', '=', p.deviceId);
+  // PostgreSQL: both updates as one statement (a statement is atomic), so a TokenUpdate with an
+  // UnlockToken costs one round trip instead of BEGIN, UPDATE, UPDATE, COMMIT. The device row
+  // changes only when the enrollment row did, as in the transaction.
+  const updateDeviceChannelAndUnlockToken = (requireCertificate: boolean) => (p: DeviceTokenUpdate & Partial<Binding> & DeviceUnlockToken) => db
+    .with('updated', () => updateDeviceChannel(requireCertificate)(p).returningAll())
+    .with('unlock', (qb) => qb
+      .updateTable('devices')
+      .set({ unlock_token: p.unlockToken, unlock_token_at: p.now, updated_at: p.now })
+      .where('id', '=', p.deviceId)
+      .where(({ exists, selectFrom }) => exists(selectFrom('updated').select('updated.id')))
+      .returning('devices.id'))
+    .selectFrom('updated')
+    .selectAll();
+  const deviceTokenUpdateStatements = [false, true].map((requireCertificate) => ({
+    update: precompile((p: DeviceTokenUpdate & Partial<Binding>) => updateDeviceChannel(requireCertificate)(p).returningAll()),
+    withUnlockToken: dialect === 'postgres' ? precompile(updateDeviceChannelAndUnlockToken(requireCertificate)) : undefined,
+  }));
+  const unlockTokenStatement = precompile(storeUnlockToken);
+
   return {
     async authenticate(a) {
       if ((a.enrollmentId !== undefined && a.enrollmentId !== a.deviceId) || (a.channel !== undefined && a.channel !== 'device')) {
@@ -207,72 +267,79 @@ export function createEnrollmentStore(db: Kysely<Database>, dialect: StoreDialec
     },
 
     async tokenUpdate(u) {
-      return db.transaction().execute(async (trx) => {
-        let row: EnrollmentRow | undefined;
-        if (u.channel === 'device') {
-          row = await trx
-            .updateTable('enrollments')
-            .set((eb) => ({
-              topic: u.topic,
-              push_token: u.pushToken,
-              push_magic: u.pushMagic,
-              token_update_count: eb('token_update_count', '+', 1),
-              enabled: 1,
-              last_seen_at: u.now,
-              updated_at: u.now,
-            }))
-            .where('id', '=', u.enrollmentId)
-            .where('channel', '=', 'device')
-            .returningAll()
-            .executeTakeFirst();
-        } else {
-          // The user channel shares the device's identity certificate, so it inherits the binding.
-          row = await trx
-            .insertInto('enrollments')
-            .columns([
-              'id', 'device_id', 'channel', 'type', 'topic', 'push_token', 'push_magic', 'token_update_count',
-              'enabled', 'cert_hash', 'enrollment_token_id', 'access_rights', 'user_id', 'user_short_name',
-              'user_long_name', 'last_seen_at', 'created_at', 'updated_at',
-            ])
-            .expression((eb) => eb
-              .selectFrom('enrollments as parent')
-              .select([
-                eb.val(u.enrollmentId).as('id'),
-                'parent.device_id',
-                eb.val('user').as('channel'),
-                eb.val(u.type).as('type'),
-                eb.val(u.topic).as('topic'),
-                eb.val(u.pushToken).as('push_token'),
-                eb.val(u.pushMagic).as('push_magic'),
-                eb.val(1).as('token_update_count'),
-                eb.val(1).as('enabled'),
-                'parent.cert_hash',
-                'parent.enrollment_token_id',
-                'parent.access_rights',
-                eb.val(u.userId ?? null).as('user_id'),
-                eb.val(u.userShortName ?? null).as('user_short_name'),
-                eb.val(u.userLongName ?? null).as('user_long_name'),
-                eb.val(u.now).as('last_seen_at'),
-                eb.val(u.now).as('created_at'),
-                eb.val(u.now).as('updated_at'),
-              ])
-              .where('parent.id', '=', u.deviceId)
-              .where('parent.channel', '=', 'device'))
-            .onConflict((oc) => oc.column('id').doUpdateSet((eb) => ({
-              topic: eb.ref('excluded.topic'),
-              push_token: eb.ref('excluded.push_token'),
-              push_magic: eb.ref('excluded.push_magic'),
-              token_update_count: eb('enrollments.token_update_count', '+', 1),
-              enabled: 1,
-              user_id: eb.fn.coalesce('excluded.user_id', 'enrollments.user_id'),
-              user_short_name: eb.fn.coalesce('excluded.user_short_name', 'enrollments.user_short_name'),
-              user_long_name: eb.fn.coalesce('excluded.user_long_name', 'enrollments.user_long_name'),
-              last_seen_at: eb.ref('excluded.last_seen_at'),
-              updated_at: eb.ref('excluded.updated_at'),
-            })))
-            .returningAll()
-            .executeTakeFirst();
+      if (u.channel === 'device') {
+        const statements = deviceTokenUpdateStatements[u.boundCertHash === undefined ? 0 : 1]!;
+        const update = {
+          enrollmentId: u.enrollmentId, topic: u.topic, pushToken: u.pushToken, pushMagic: u.pushMagic, now: u.now,
+          ...(u.boundCertHash !== undefined && { certHash: u.boundCertHash }),
+        };
+        if (u.unlockToken && statements.withUnlockToken !== undefined) {
+          const { rows } = await statements.withUnlockToken.run(db, { ...update, deviceId: u.deviceId, unlockToken: u.unlockToken });
+          if (rows[0] === undefined) throw new UnknownEnrollmentError([u.enrollmentId]);
+          return toEnrollment(rows[0]);
         }
+        if (!u.unlockToken) {
+          // One statement: atomic on its own.
+          const { rows } = await statements.update.run(db, update);
+          if (rows[0] === undefined) throw new UnknownEnrollmentError([u.enrollmentId]);
+          return toEnrollment(rows[0]);
+        }
+        const unlockToken = u.unlockToken;
+        return db.transaction().execute(async (trx) => {
+          const { rows } = await statements.update.run(trx, update);
+          if (rows[0] === undefined) throw new UnknownEnrollmentError([u.enrollmentId]);
+          await unlockTokenStatement.run(trx, { deviceId: u.deviceId, unlockToken, now: u.now });
+          return toEnrollment(rows[0]);
+        });
+      }
+      if (u.boundCertHash !== undefined) throw new StoreError('boundCertHash applies to the device channel only');
+      return db.transaction().execute(async (trx) => {
+        // The user channel shares the device's identity certificate, so it inherits the binding.
+        const row = await trx
+          .insertInto('enrollments')
+          .columns([
+            'id', 'device_id', 'channel', 'type', 'topic', 'push_token', 'push_magic', 'token_update_count',
+            'enabled', 'cert_hash', 'enrollment_token_id', 'access_rights', 'user_id', 'user_short_name',
+            'user_long_name', 'last_seen_at', 'created_at', 'updated_at',
+          ])
+          .expression((eb) => eb
+            .selectFrom('enrollments as parent')
+            .select([
+              eb.val(u.enrollmentId).as('id'),
+              'parent.device_id',
+              eb.val('user').as('channel'),
+              eb.val(u.type).as('type'),
+              eb.val(u.topic).as('topic'),
+              eb.val(u.pushToken).as('push_token'),
+              eb.val(u.pushMagic).as('push_magic'),
+              eb.val(1).as('token_update_count'),
+              eb.val(1).as('enabled'),
+              'parent.cert_hash',
+              'parent.enrollment_token_id',
+              'parent.access_rights',
+              eb.val(u.userId ?? null).as('user_id'),
+              eb.val(u.userShortName ?? null).as('user_short_name'),
+              eb.val(u.userLongName ?? null).as('user_long_name'),
+              eb.val(u.now).as('last_seen_at'),
+              eb.val(u.now).as('created_at'),
+              eb.val(u.now).as('updated_at'),
+            ])
+            .where('parent.id', '=', u.deviceId)
+            .where('parent.channel', '=', 'device'))
+          .onConflict((oc) => oc.column('id').doUpdateSet((eb) => ({
+            topic: eb.ref('excluded.topic'),
+            push_token: eb.ref('excluded.push_token'),
+            push_magic: eb.ref('excluded.push_magic'),
+            token_update_count: eb('enrollments.token_update_count', '+', 1),
+            enabled: 1,
+            user_id: eb.fn.coalesce('excluded.user_id', 'enrollments.user_id'),
+            user_short_name: eb.fn.coalesce('excluded.user_short_name', 'enrollments.user_short_name'),
+            user_long_name: eb.fn.coalesce('excluded.user_long_name', 'enrollments.user_long_name'),
+            last_seen_at: eb.ref('excluded.last_seen_at'),
+            updated_at: eb.ref('excluded.updated_at'),
+          })))
+          .returningAll()
+          .executeTakeFirst();
         if (row === undefined) throw new UnknownEnrollmentError([u.enrollmentId]);
 
         if (u.unlockToken) {
@@ -306,7 +373,7 @@ export function createEnrollmentStore(db: Kysely<Database>, dialect: StoreDialec
     },
 
     async get(enrollmentId) {
-      const row = await db.selectFrom('enrollments').selectAll().where('id', '=', enrollmentId).executeTakeFirst();
+      const row = (await getStatement.run(db, { enrollmentId })).rows[0];
       return row === undefined ? undefined : toEnrollment(row);
     },
 
@@ -322,7 +389,7 @@ export function createEnrollmentStore(db: Kysely<Database>, dialect: StoreDialec
     },
 
     async getDevice(deviceId) {
-      const row = await selectDevices().where('id', '=', deviceId).executeTakeFirst();
+      const row = (await getDeviceStatement.run(db, { deviceId })).rows[0];
       return row === undefined ? undefined : toDevice(row);
     },
 
@@ -333,22 +400,11 @@ export function createEnrollmentStore(db: Kysely<Database>, dialect: StoreDialec
     },
 
     async boundCertHash(enrollmentId) {
-      const row = await db
-        .selectFrom('enrollments')
-        .select('cert_hash')
-        .where('id', '=', enrollmentId)
-        .executeTakeFirst();
-      return row?.cert_hash;
+      return (await boundCertHashStatement.run(db, { enrollmentId })).rows[0]?.cert_hash;
     },
 
     async deviceIdForCertHash(certHash) {
-      const row = await db
-        .selectFrom('enrollments')
-        .select('device_id')
-        .where('cert_hash', '=', certHash)
-        .where('channel', '=', 'device')
-        .executeTakeFirst();
-      return row?.device_id;
+      return (await deviceIdForCertHashStatement.run(db, { certHash })).rows[0]?.device_id;
     },
 
     async touch(enrollmentId, now) {

@@ -100,6 +100,12 @@ export interface TokenUpdateInput {
   userId?: string | null;
   userShortName?: string | null;
   userLongName?: string | null;
+  /**
+   * Device channel only: apply the update only while the channel is bound to this certificate
+   * hash, checked in the same statement as the write. Otherwise UnknownEnrollmentError, nothing
+   * written; the caller finds out why (unknown, or another certificate) with boundCertHash.
+   */
+  boundCertHash?: string;
   now: number;
 }
 

@@ -103,6 +103,41 @@ for (const database of databases) {
       expect((await store.commands.get(A, 'expiring'))?.status).toBe('Acknowledged');
     });
 
+    it('nextForCertificate answers like next when the certificate is the bound one, and reads only otherwise', async () => {
+      const bound = (await store.enrollments.boundCertHash(A))!;
+      const forCert = (certHash: string, opts = IDLE, deviceId = A, enrollmentId = A) =>
+        store.commands.nextForCertificate(enrollmentId, { ...opts, deviceId, certHash });
+      expect(await forCert(bound)).toEqual({ boundCertHash: bound, next: undefined });
+
+      await store.commands.enqueue(command('deferred'), [A], { priority: 9, now: 1_000 });
+      await store.commands.enqueue(command('fresh'), [A], { now: 2_000 });
+      await store.commands.enqueue(command('expiring'), [A], { priority: 5, expiresAt: 10_000, now: 1_500 });
+      await store.commands.report(A, 'deferred', 'NotNow', null, 3_000);
+
+      // Another certificate: the binding comes back, no command, and nothing is written (the due
+      // command is not marked Expired on its behalf).
+      expect(await forCert('not-the-bound-hash', { skipNotNow: false, now: 20_000 })).toEqual({ boundCertHash: bound, next: undefined });
+      expect((await store.commands.get(A, 'expiring'))?.status).toBe('pending');
+      // No such device: no binding.
+      expect(await forCert(bound, IDLE, 'NOBODY', 'NOBODY')).toEqual({ boundCertHash: undefined, next: undefined });
+
+      // The bound certificate: exactly next's answer, expiry and NotNow order included.
+      for (const opts of [{ skipNotNow: false, now: 5_000 }, { skipNotNow: true, now: 5_000 }, { skipNotNow: false, now: 20_000 }]) {
+        const fused = await forCert(bound, opts);
+        expect(fused.boundCertHash).toBe(bound);
+        expect(fused.next).toEqual(await store.commands.next(A, opts));
+      }
+      expect((await store.commands.get(A, 'expiring'))?.status).toBe('Expired');
+      await store.commands.report(A, 'fresh', 'Acknowledged', null, 21_000);
+      expect((await forCert(bound, { skipNotNow: false, now: 21_000 })).next).toMatchObject({ uuid: 'deferred', status: 'NotNow', notNowCount: 1 });
+      expect((await forCert(bound, { skipNotNow: true, now: 21_000 })).next).toBeUndefined();
+      // A user channel's queue, checked against its device channel's binding.
+      const user = `${A}:USER`;
+      await store.enrollments.tokenUpdate({ enrollmentId: user, deviceId: A, channel: 'user', type: 'User', topic: 'topic', pushToken: Buffer.from('p'), pushMagic: 'm', now: 22_000 });
+      await store.commands.enqueue(command('for-user'), [user], { now: 22_000 });
+      expect(await forCert(bound, IDLE, A, user)).toMatchObject({ boundCertHash: bound, next: { uuid: 'for-user', enrollmentId: user } });
+    });
+
     it('expire marks due commands in batches', async () => {
       for (let i = 0; i < 25; i++) await store.commands.enqueue(command(`e${i}`), [A, B], { expiresAt: 5_000 + i, now: 1_000 });
       await store.commands.enqueue(command('never'), [A], { now: 1_000 });

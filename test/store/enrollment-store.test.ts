@@ -124,6 +124,26 @@ for (const database of databases) {
       expect(await store.enrollments.get(USER)).toBeUndefined();
     });
 
+    it('tokenUpdate with an UnlockToken for a device without its device channel stores nothing', async () => {
+      await store.enrollments.authenticate(authenticate());
+      await store.db.deleteFrom('enrollments').where('id', '=', UDID).execute();
+      await expect(store.enrollments.tokenUpdate(tokenUpdate({ unlockToken: Buffer.from('x') }))).rejects.toBeInstanceOf(UnknownEnrollmentError);
+      expect(await store.enrollments.getUnlockToken(UDID)).toBeUndefined();
+      expect(await store.enrollments.getDevice(UDID)).toMatchObject({ hasUnlockToken: false, unlockTokenAt: null });
+    });
+
+    it('tokenUpdate with boundCertHash writes only while the device channel is bound to that certificate', async () => {
+      await store.enrollments.authenticate(authenticate());
+      await expect(store.enrollments.tokenUpdate(tokenUpdate({ boundCertHash: HASH_B, unlockToken: Buffer.from('evil') }))).rejects.toBeInstanceOf(UnknownEnrollmentError);
+      await expect(store.enrollments.tokenUpdate(tokenUpdate({ boundCertHash: HASH_B }))).rejects.toBeInstanceOf(UnknownEnrollmentError);
+      expect(await store.enrollments.get(UDID)).toMatchObject({ tokenUpdateCount: 0, pushMagic: null });
+      expect(await store.enrollments.getUnlockToken(UDID)).toBeUndefined();
+      const updated = await store.enrollments.tokenUpdate(tokenUpdate({ boundCertHash: HASH_A, unlockToken: Buffer.from('good') }));
+      expect(updated).toMatchObject({ certHash: HASH_A, tokenUpdateCount: 1, pushMagic: 'MAGIC-1' });
+      expect((await store.enrollments.getUnlockToken(UDID))?.equals(Buffer.from('good'))).toBe(true);
+      await expect(store.enrollments.tokenUpdate(tokenUpdate({ enrollmentId: USER, channel: 'user', type: 'User', boundCertHash: HASH_A }))).rejects.toBeInstanceOf(StoreError);
+    });
+
     it('the user channel is created on its first TokenUpdate, bound to the device certificate', async () => {
       await store.enrollments.authenticate(authenticate({ enrollmentTokenId: null, accessRights: 8191 }));
       const user = await store.enrollments.tokenUpdate(tokenUpdate({
