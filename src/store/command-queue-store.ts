@@ -80,6 +80,19 @@ function rankOf(status: QueueStatus): number | null {
   return status === 'pending' ? 0 : status === 'NotNow' ? 1 : null;
 }
 
+/**
+ * Repeats one bounded statement until a batch comes back short, so maintenance never holds a
+ * lock on the whole table; returns the rows it touched in all.
+ */
+async function inBatches(batchSize: number, step: () => Promise<number>): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const changed = await step();
+    total += changed;
+    if (changed < batchSize) return total;
+  }
+}
+
 type QueuedRow = Pick<Selectable<CommandQueueTable>,
   'enrollment_id' | 'command_uuid' | 'priority' | 'status' | 'not_now_count' | 'not_now_at' | 'expires_at' | 'result' | 'created_at' | 'updated_at'> & {
   request_type: string;
@@ -306,8 +319,7 @@ export function createCommandQueueStore(db: Kysely<Database>, dialect: StoreDial
 
     async expire(now, opts) {
       const batchSize = opts?.batchSize ?? 1000;
-      let total = 0;
-      for (;;) {
+      return inBatches(batchSize, async () => {
         const result = await db
           .updateTable('command_queue')
           .set({ status: 'Expired', delivery_rank: null, updated_at: now })
@@ -320,15 +332,12 @@ export function createCommandQueueStore(db: Kysely<Database>, dialect: StoreDial
             .limit(batchSize)
             .$asTuple('enrollment_id', 'command_uuid')))
           .executeTakeFirst();
-        const changed = Number(result.numUpdatedRows);
-        total += changed;
-        if (changed < batchSize) return total;
-      }
+        return Number(result.numUpdatedRows);
+      });
     },
 
     async prune({ completedBefore, batchSize = 1000 }) {
-      let queueRows = 0;
-      for (;;) {
+      const queueRows = await inBatches(batchSize, async () => {
         const result = await db
           .deleteFrom('command_queue')
           .where((eb) => eb(eb.refTuple('enrollment_id', 'command_uuid'), 'in', eb
@@ -339,12 +348,9 @@ export function createCommandQueueStore(db: Kysely<Database>, dialect: StoreDial
             .limit(batchSize)
             .$asTuple('enrollment_id', 'command_uuid')))
           .executeTakeFirst();
-        const deleted = Number(result.numDeletedRows);
-        queueRows += deleted;
-        if (deleted < batchSize) break;
-      }
-      let commands = 0;
-      for (;;) {
+        return Number(result.numDeletedRows);
+      });
+      const commands = await inBatches(batchSize, async () => {
         // Only commands created before the cutoff: a command row whose queue rows are still being
         // inserted by another transaction is younger than any sensible cutoff.
         const result = await db
@@ -358,10 +364,8 @@ export function createCommandQueueStore(db: Kysely<Database>, dialect: StoreDial
               .whereRef('q.command_uuid', '=', 'orphan.uuid'))))
             .limit(batchSize))
           .executeTakeFirst();
-        const deleted = Number(result.numDeletedRows);
-        commands += deleted;
-        if (deleted < batchSize) break;
-      }
+        return Number(result.numDeletedRows);
+      });
       return { queueRows, commands };
     },
 
