@@ -2,6 +2,7 @@
 // keys wherever Apple has one (the friendly RequiredCharacters for the per-class minimums).
 import { REQUIREMENT_KEYS } from './model.ts';
 import type { PasscodePolicy, RequirementKey } from './model.ts';
+import { toAppleRegex } from './profile-content.ts';
 
 const CLASS_KEYS: Partial<Record<RequirementKey, string>> = {
   minDigits: 'MinimumDigits',
@@ -30,9 +31,7 @@ export function toPolicyDocument(policy: PasscodePolicy): Record<string, unknown
     const nested = CLASS_KEYS[key];
     if (nested) classes[nested] = value as number;
     else if (key === 'customRegex') {
-      const rules = requirements.customRegex!.map((r) => (r.description
-        ? { passwordContentRegex: r.regex, passwordContentDescription: r.description }
-        : { passwordContentRegex: r.regex }));
+      const rules = requirements.customRegex!.map(toAppleRegex);
       doc.customRegex = rules.length === 1 ? rules[0] : rules;
     } else {
       // Beyond maxInactivity's range (0–60) only the friendly MaximumInactivity can say it.
