@@ -3,10 +3,10 @@
 // check-in hot path: DESIGN.md measures a PKI.js parse at ≈2.5 ms, acceptable for a profile
 // an admin uploads, not for every Mdm-Signature header.
 
-import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
+import { pkijsEngine } from './pkijs-engine.ts';
 
 /** Every refusal of a CMS structure (and of an unusable signing identity in cms-signer.ts). */
 export class CmsError extends Error {
@@ -48,8 +48,6 @@ const DEFAULT_MAX_CMS_BYTES = 8 * 1024 * 1024;
 // thousands would cost seconds; a handful is already generous.
 const MAX_SIGNERS = 8;
 
-type EngineCrypto = ConstructorParameters<typeof pkijs.CryptoEngine>[0]['crypto'];
-const engine = new pkijs.CryptoEngine({ name: 'node', crypto: webcrypto as unknown as EngineCrypto });
 
 /**
  * Parse a BER/DER ContentInfo holding an attached SignedData and check each signer's
@@ -130,7 +128,7 @@ function encapsulatedContent(signedData: pkijs.SignedData): Buffer {
 async function verifySigner(signedData: pkijs.SignedData, index: number): Promise<{ signer?: CmsSigner; failure?: string }> {
   let signer: CmsSigner | undefined;
   try {
-    const result = await signedData.verify({ signer: index, checkChain: false, extendedMode: true }, engine);
+    const result = await signedData.verify({ signer: index, checkChain: false, extendedMode: true }, pkijsEngine);
     if (result.signerCertificate) signer = describeCertificate(result.signerCertificate);
     return result.signatureVerified === true ? { signer } : { signer, failure: `signer ${index + 1}: the signature does not match` };
   } catch (err) {

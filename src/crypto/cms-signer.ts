@@ -8,6 +8,7 @@ import type { KeyObject } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { CmsError } from './cms-reader.ts';
+import { pkijsEngine } from './pkijs-engine.ts';
 
 export interface SigningIdentity {
   /** The signer's certificate (exactly one PEM block). */
@@ -36,10 +37,7 @@ const OID = {
   signingTime: '1.2.840.113549.1.9.5',
 } as const;
 
-// Passed per call rather than installed with pkijs.setEngine, so this module changes no global state.
-type EngineCrypto = ConstructorParameters<typeof pkijs.CryptoEngine>[0]['crypto'];
 type PkiPrivateKey = Parameters<pkijs.SignedData['sign']>[0];
-const engine = new pkijs.CryptoEngine({ name: 'node', crypto: webcrypto as unknown as EngineCrypto });
 
 /**
  * Sign `content` into a DER ContentInfo/SignedData: content attached as id-data, SHA-256,
@@ -90,7 +88,7 @@ export async function signCms(content: Uint8Array, signer: SigningIdentity, opts
     certificates: [signerCert, ...chain],
   });
   try {
-    await signedData.sign(privateKey, 0, 'SHA-256', opts?.detached ? bytes : undefined, engine);
+    await signedData.sign(privateKey, 0, 'SHA-256', opts?.detached ? bytes : undefined, pkijsEngine);
   } catch (err) {
     throw new CmsError(`signing failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
