@@ -278,6 +278,16 @@ export function createCommandQueueStore(db: Kysely<Database>, dialect: StoreDial
             .insertInto('commands')
             .values({ uuid: command.uuid, request_type: command.requestType, body: command.body, created_at: opts.now })
             .execute();
+          if (dialect === 'postgres') {
+            // One statement with the ids as a single array parameter: PostgreSQL parses and plans
+            // it once, where multi-row VALUES would bind nine parameters per row.
+            await sql`
+              INSERT INTO command_queue
+                (enrollment_id, command_uuid, priority, status, delivery_rank, not_now_count, expires_at, created_at, updated_at)
+              SELECT id, ${command.uuid}, ${priority}::integer, 'pending', 0, 0, ${expiresAt}::bigint, ${opts.now}::bigint, ${opts.now}::bigint
+              FROM unnest(${ids}::text[]) AS id`.execute(trx);
+            return;
+          }
           for (const part of chunks(ids, rowsPerStatement(dialect, QUEUE_ROW_PARAMETERS))) {
             await trx
               .insertInto('command_queue')
