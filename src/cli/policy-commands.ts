@@ -10,7 +10,7 @@ import { checkPasscode } from '../policy/check.ts';
 import { findExamplePasscode } from '../policy/example.ts';
 import { buildProfile } from '../plist/mobileconfig.ts';
 import { encodePlist } from '../plist/plist-codec.ts';
-import { signCms } from '../crypto/cms-signer.ts';
+import { signCms, signingIdentityFromPem } from '../crypto/cms-signer.ts';
 import { CmsError } from '../crypto/cms-reader.ts';
 import { readPolicySource } from '../services/policy-source.ts';
 import { CliError, EXIT_INVALID, EXIT_USAGE, printErrors, printJson, printNotes } from './output.ts';
@@ -115,11 +115,11 @@ export async function compileCommand(file: string, options: CompileOptions): Pro
   } else {
     output = encodePlist(buildProfile(profileContent(compiled, meta)));
     if (options.signCert && options.signKey) {
-      const [certificatePem, privateKeyPem] = await Promise.all([
+      const [certificatesPem, privateKeyPem] = await Promise.all([
         readInput(options.signCert).then(String), readInput(options.signKey).then(String),
       ]);
       try {
-        output = await signCms(Buffer.from(output, 'utf8'), { certificatePem, privateKeyPem });
+        output = await signCms(Buffer.from(output, 'utf8'), signingIdentityFromPem(certificatesPem, privateKeyPem));
       } catch (err) {
         if (err instanceof CmsError) throw new CliError(`cannot sign with ${options.signCert}: ${err.message}`);
         throw err;

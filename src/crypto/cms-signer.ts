@@ -19,6 +19,20 @@ export interface SigningIdentity {
   chainPem?: string[];
 }
 
+/**
+ * A signing identity from PEM text as administrators keep it: a certificate file holding the
+ * signer's certificate first and any intermediates after it (the usual "fullchain" layout), and
+ * a key file. Checks the key belongs to the certificate, so a wrong pair fails at load, not at
+ * the first profile a device asks for.
+ */
+export function signingIdentityFromPem(certificatesPem: string, privateKeyPem: string): SigningIdentity {
+  const blocks = [...certificatesPem.matchAll(/-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----/g)].map((m) => m[0]);
+  const [certificatePem, ...chain] = blocks;
+  if (certificatePem === undefined) throw new CmsError('the certificate file holds no PEM certificate');
+  assertKeyMatchesCertificate(readPrivateKey(privateKeyPem), pemCertificates(certificatePem, 'certificate')[0]!);
+  return { certificatePem, privateKeyPem, ...(chain.length > 0 && { chainPem: [chain.join('\n')] }) };
+}
+
 export interface SignCmsOptions {
   /** The signingTime attribute; defaults to now. Fixed in tests and for reproducible output. */
   signingTime?: Date;

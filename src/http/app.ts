@@ -9,6 +9,7 @@ import { opsRoutes } from './ops-routes.ts';
 import { adminRoutes } from './admin-routes.ts';
 import { nanoMdmCompatRoutes } from './nanomdm-compat-routes.ts';
 import { enrollRoutes, enrollRoutesOptions } from './enroll-routes.ts';
+import { registerOpenApi } from './openapi.ts';
 
 
 export async function buildApp(runtime: Runtime, options: { logger?: boolean } = {}): Promise<FastifyInstance> {
@@ -26,6 +27,8 @@ export async function buildApp(runtime: Runtime, options: { logger?: boolean } =
   });
   if (config.certHeader && app.log) app.log.info({ header: config.certHeader }, 'device identity from a TLS proxy header');
 
+  // First: the OpenAPI document collects the routes registered after it.
+  await registerOpenApi(app);
   await app.register(appleRoutes, {
     identify: deviceIdentityReader(runtime.trust, config.certHeader),
     checkin: runtime.checkin,
@@ -51,6 +54,7 @@ export async function buildApp(runtime: Runtime, options: { logger?: boolean } =
       masterKey: runtime.masterKey,
       topic: runtime.topic,
       ...(config.publicUrl && { publicUrl: config.publicUrl }),
+      ...(runtime.signingIdentity && { signWith: runtime.signingIdentity }),
       log: runtime.log,
     }));
   }

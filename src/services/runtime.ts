@@ -1,10 +1,12 @@
 // Everything a running server holds, opened once at start: master key, storage (migrated),
 // the device CA and the trust it gives, the bootstrap admin token, and the protocol handlers
 // wrapped in their cross-cutting layers (certificate binding, metrics).
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadMasterKey } from '../crypto/master-key.ts';
+import { signingIdentityFromPem } from '../crypto/cms-signer.ts';
+import type { SigningIdentity } from '../crypto/cms-signer.ts';
 import { openSecret, sealSecret } from '../crypto/envelope.ts';
 import { createDeviceCa } from '../crypto/device-ca.ts';
 import { DeviceTrust } from '../crypto/device-trust.ts';
@@ -16,6 +18,7 @@ import { checkinService } from './checkin-service.ts';
 import { commandService } from './command-service.ts';
 import { countCheckins, countCommands, createMetrics } from './metrics.ts';
 import type { Metrics } from './metrics.ts';
+import { ConfigError } from './server-config.ts';
 import type { ServerConfig } from './server-config.ts';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
@@ -39,6 +42,28 @@ export const REDACTED_PATHS = [
   '*.webhookSecret',
 ];
 
+/**
+ * The identity that signs enrollment profiles (LOCKWARDEN_SIGNING_CERT / _KEY). A file that
+ * cannot be read, or a key that is not the certificate's, stops the start with the reason.
+ */
+async function loadSigningIdentity(config: ServerConfig, now: number, warnings: string[]): Promise<SigningIdentity | undefined> {
+  if (!config.signingCertPath || !config.signingKeyPath) {
+    warnings.push('enrollment profiles are unsigned, so devices show them as "Not Verified": set LOCKWARDEN_SIGNING_CERT and LOCKWARDEN_SIGNING_KEY to sign them');
+    return undefined;
+  }
+  let identity: SigningIdentity;
+  try {
+    const [certificates, key] = await Promise.all([readFile(config.signingCertPath, 'utf8'), readFile(config.signingKeyPath, 'utf8')]);
+    identity = signingIdentityFromPem(certificates, key);
+  } catch (err) {
+    throw new ConfigError([`cannot sign enrollment profiles with LOCKWARDEN_SIGNING_CERT=${config.signingCertPath} and LOCKWARDEN_SIGNING_KEY=${config.signingKeyPath}: ${err instanceof Error ? err.message : String(err)}`]);
+  }
+  const notAfter = Date.parse(new X509Certificate(identity.certificatePem).validTo);
+  if (notAfter <= now) warnings.push(`the profile signing certificate expired on ${new Date(notAfter).toISOString()}: devices will not verify signed profiles`);
+  else if (notAfter - now < 30 * 86_400_000) warnings.push(`the profile signing certificate expires on ${new Date(notAfter).toISOString()}`);
+  return identity;
+}
+
 export interface DeviceCa {
   certificatePem: string;
   privateKeyPem: string;
@@ -48,6 +73,8 @@ export interface Runtime {
   config: ServerConfig;
   store: Store;
   masterKey: Buffer;
+  /** Signs enrollment profiles (and, later, the profiles lockwarden installs); absent: unsigned. */
+  signingIdentity?: SigningIdentity;
   /** The built-in CA that issues device identities; absent when an external CA is trusted instead. */
   deviceCa?: DeviceCa;
   trust: DeviceTrust;
@@ -115,6 +142,7 @@ export async function openRuntime(config: ServerConfig, now = Date.now): Promise
       deviceCa = await loadOrCreateDeviceCa(store, masterKey);
       trust = DeviceTrust.fromPem(deviceCa.certificatePem);
     }
+    const signingIdentity = await loadSigningIdentity(config, now(), warnings);
     if (!config.publicUrl) warnings.push('LOCKWARDEN_PUBLIC_URL is not set: enrollment profiles will use https:// + the Host of each request');
     const newAdminToken = await ensureAdminToken(store, config, now());
     const metrics = createMetrics();
@@ -154,6 +182,7 @@ export async function openRuntime(config: ServerConfig, now = Date.now): Promise
       store,
       masterKey,
       ...(deviceCa && { deviceCa }),
+      ...(signingIdentity && { signingIdentity }),
       trust,
       metrics,
       checkin: webhooks ? webhookCheckins(webhooks, checkin) : checkin,

@@ -26,6 +26,10 @@ export interface ServerConfig {
   webhookUrl?: string;
   /** HMAC-SHA256 key signing each webhook body, sent in X-Hmac-Signature (LOCKWARDEN_WEBHOOK_SECRET). */
   webhookSecret?: string;
+  /** PEM file: the certificate that signs enrollment profiles, intermediates after it (LOCKWARDEN_SIGNING_CERT). */
+  signingCertPath?: string;
+  /** PEM file: its private key (LOCKWARDEN_SIGNING_KEY); unencrypted, readable by the server only. */
+  signingKeyPath?: string;
   /** Largest request body accepted, in bytes (LOCKWARDEN_BODY_LIMIT, default 2 MiB). */
   bodyLimit: number;
   /** Days finished commands stay in the queue before they are pruned (LOCKWARDEN_COMMAND_RETENTION_DAYS, default 30). */
@@ -77,6 +81,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv, cwd = process.cwd()): Serv
   const webhookSecret = optional('LOCKWARDEN_WEBHOOK_SECRET');
   if (webhookSecret && !webhookUrl) problems.push('LOCKWARDEN_WEBHOOK_SECRET is set but LOCKWARDEN_WEBHOOK_URL is not: there is nothing to sign');
   if (webhookSecret && webhookSecret.length < 16) problems.push('LOCKWARDEN_WEBHOOK_SECRET must be at least 16 characters');
+  const signingCert = optional('LOCKWARDEN_SIGNING_CERT');
+  const signingKey = optional('LOCKWARDEN_SIGNING_KEY');
+  if (Boolean(signingCert) !== Boolean(signingKey)) problems.push('LOCKWARDEN_SIGNING_CERT and LOCKWARDEN_SIGNING_KEY go together: set both to sign enrollment profiles, or neither');
   const logLevel = (optional('LOG_LEVEL') ?? 'info') as ServerConfig['logLevel'];
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
 
@@ -97,6 +104,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv, cwd = process.cwd()): Serv
     ...(apnsTopic && { apnsTopic }),
     ...(webhookUrl && { webhookUrl }),
     ...(webhookSecret && { webhookSecret }),
+    ...(signingCert && signingKey && { signingCertPath: resolve(cwd, signingCert), signingKeyPath: resolve(cwd, signingKey) }),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
