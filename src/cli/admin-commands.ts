@@ -5,7 +5,7 @@ import { CliError, EXIT_INVALID, EXIT_USAGE, printJson } from './output.ts';
 
 export interface ServerOptions { server: string; token?: string }
 
-async function call(options: ServerOptions, method: string, path: string, body?: unknown): Promise<unknown> {
+export async function call(options: ServerOptions, method: string, path: string, body?: unknown): Promise<unknown> {
   if (!options.token) throw new CliError('an admin API token is needed: --token T or LOCKWARDEN_TOKEN', EXIT_USAGE);
   let response: Response;
   try {

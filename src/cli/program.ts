@@ -52,6 +52,34 @@ export function buildProgram(): Command {
     .option('--allow-topic-change', 'replace a certificate with a different topic (devices must re-enroll)')
     .action(async (options) => (await import('./admin-commands.ts')).importPushCertificateCommand(options));
 
+  const audit = program.command('audit').description('the tamper-evident audit log of admin actions');
+  audit.command('verify')
+    .description("check the audit log's HMAC chain, reading the database directly with the server's configuration (DATABASE_URL or LOCKWARDEN_DATA_DIR, LOCKWARDEN_MASTER_KEY or the key file); exit 1 at the first broken event")
+    .option('--json', 'machine-readable output')
+    .action(async (options) => (await import('./audit-commands.ts')).verifyAuditCommand(options));
+  serverOptions(audit.command('list').description('audit events, newest first (over the admin API; admin or auditor token)'))
+    .option('--limit <n>', 'events per page, 1-1000 (default 100)')
+    .option('--action <action>', 'only this action, e.g. command.enqueue')
+    .option('--target <target>', 'only this target: a UDID, token id, topic…')
+    .option('--since <time>', 'from this ISO 8601 time (inclusive)')
+    .option('--until <time>', 'up to this ISO 8601 time (exclusive)')
+    .addOption(new Option('--order <order>', 'order by seq').choices(['desc', 'asc']))
+    .option('--all', 'follow every page, not just the first')
+    .option('--json', 'machine-readable output')
+    .action(async (options) => (await import('./audit-commands.ts')).listAuditCommand(options));
+
+  const apiToken = program.command('api-token').description('API tokens for the admin API (over the admin API; admin token)');
+  serverOptions(apiToken.command('create').description('create an API token with a role (shown once)'))
+    .requiredOption('--name <name>', 'who or what the token is for')
+    .addOption(new Option('--role <role>', 'what it may do').choices(['admin', 'operator', 'auditor']).makeOptionMandatory())
+    .option('--json', 'machine-readable output')
+    .action(async (options) => (await import('./api-token-commands.ts')).createApiTokenCommand(options));
+  serverOptions(apiToken.command('list').description('every API token, without secrets'))
+    .option('--json', 'machine-readable output')
+    .action(async (options) => (await import('./api-token-commands.ts')).listApiTokensCommand(options));
+  serverOptions(apiToken.command('revoke').argument('<id>').description('revoke an API token (not the last admin one)'))
+    .action(async (id, options) => (await import('./api-token-commands.ts')).revokeApiTokenCommand(id, options));
+
   const policy = program.command('policy').description('author, check and compile passcode policies (no server needed)');
 
   policy.command('validate').argument('<file>', 'policy: JSON/YAML (either key style), .mobileconfig/plist (signed or not), or DDM declaration; "-" for stdin')

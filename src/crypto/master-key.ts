@@ -22,6 +22,9 @@ export interface LoadMasterKeyOptions {
   /** LOCKWARDEN_MASTER_KEY: 32 bytes as base64 (standard or URL-safe) or as 64 hex characters. */
   env?: string;
   dataDir: string;
+  /** Create the key file when there is none (default true). Tools that only read what a server
+   * wrote (`audit verify`) say false: a new key could open nothing. */
+  create?: boolean;
 }
 
 /** Every refusal to load or create the master key. The message never contains key material. */
@@ -48,6 +51,7 @@ export async function loadMasterKey(options: LoadMasterKeyOptions): Promise<Mast
   const path = join(options.dataDir, MASTER_KEY_FILE);
   const existing = await readKeyFile(path);
   if (existing !== undefined) return { key: existing, source: 'file' };
+  if (options.create === false) throw new MasterKeyError(`no master key: LOCKWARDEN_MASTER_KEY is not set and there is no ${path}`);
   return createKeyFile(options.dataDir, path);
 }
 

@@ -1,7 +1,9 @@
 // Admin API authentication: a bearer API token (or HTTP Basic with the token as the password,
 // which is how NanoMDM-era tooling sends its API key), looked up by its SHA-256, with a role
 // that each route names. Failures are application/problem+json, never a hint which part was wrong.
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { AuditActor } from '../services/audit-log.ts';
 import type { ApiToken, ApiTokenRole } from '../store/types.ts';
 import type { Store } from '../store/database.ts';
 import { hashApiToken } from '../services/runtime.ts';
@@ -30,9 +32,12 @@ function presentedToken(request: FastifyRequest): string | undefined {
   return undefined;
 }
 
-/** A preHandler that admits a live API token holding one of `roles`. */
+/**
+ * A preHandler that admits a live API token holding one of `roles`. It carries `roles` so that
+ * a route's documentation names the roles it enforces (api-schemas.ts apiTokenRoute).
+ */
 export function requireRole(store: Store, roles: readonly ApiTokenRole[], now: () => number = Date.now) {
-  return async (request: FastifyRequest, reply: FastifyReply) => {
+  const check = async (request: FastifyRequest, reply: FastifyReply) => {
     const token = presentedToken(request);
     const found = token ? await store.tokens.findApiToken(hashApiToken(token)) : undefined;
     if (!found) {
@@ -47,4 +52,22 @@ export function requireRole(store: Store, roles: readonly ApiTokenRole[], now: (
     request.apiToken = found;
     await store.tokens.touchApiToken(found.id, now());
   };
+  return Object.assign(check, { roles });
+}
+
+/** Who an audit event names for this request: the API token that requireRole admitted. */
+export function requestActor(request: FastifyRequest): AuditActor {
+  if (!request.apiToken) throw new Error('requestActor: the route has no requireRole preHandler');
+  return { id: request.apiToken.id, name: request.apiToken.name };
+}
+
+/**
+ * A route plugin's error handler: every error as problem+json. A server-side failure (an audit
+ * event that could not be written among them) is logged and answered 500 without its message.
+ */
+export function problemErrorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+  if (status < 500) return problem(reply, status, STATUS_CODES[status] ?? 'Bad Request', err.message);
+  request.log.error({ err }, 'admin request failed');
+  return problem(reply, 500, 'Internal Server Error');
 }

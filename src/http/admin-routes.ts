@@ -7,8 +7,11 @@ import type { Device, Enrollment } from '../store/types.ts';
 import type { Store } from '../store/database.ts';
 import { commandPlist, newCommandUuid, BUILT_REQUEST_TYPES } from '../mdm/commands.ts';
 import { encodePlist } from '../plist/plist-codec.ts';
-import { problem, requireRole } from './admin-auth.ts';
+import { problem, requestActor, requireRole } from './admin-auth.ts';
+import { apiTokenRoute, AUTH_PROBLEMS, deviceSchema, problemResponses, ref } from './api-schemas.ts';
 import type { Runtime } from '../services/runtime.ts';
+import type { AuditLog } from '../services/audit-log.ts';
+import { enqueueAudited } from '../services/command-enqueue.ts';
 import { PushCertificateError } from '../services/push/push-certificate.ts';
 
 export interface AdminRoutesOptions {
@@ -19,6 +22,8 @@ export interface AdminRoutesOptions {
   push?: (enrollmentIds: string[]) => Promise<unknown>;
   /** Imports the MDM push certificate (Runtime.importPushCertificate). */
   importPushCertificate?: Runtime['importPushCertificate'];
+  /** Records enrollment-token.create and command.enqueue, each in the action's transaction. */
+  audit: AuditLog;
   now?: () => number;
 }
 
@@ -74,6 +79,29 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
   app.post('/api/v1/enrollment-tokens', {
     preHandler: admin,
     schema: {
+      ...apiTokenRoute(admin.roles, {
+        tags: ['Enrollment'],
+        summary: 'Create an enrollment token',
+        description: 'The token is shown once, in this response: the server keeps only its hash. Hand `enrollUrl` to whoever enrolls the device. Defaults: valid 7 days, unlimited uses, any identity.',
+        operationId: 'createEnrollmentToken',
+      }),
+      response: {
+        201: {
+          description: 'The new token and its enrollment URL',
+          type: 'object',
+          required: ['id', 'token', 'enrollUrl', 'label', 'expiresAt', 'maxUses', 'identity'],
+          properties: {
+            id: { type: 'string', format: 'uuid' },
+            token: { type: 'string', description: 'the secret; not retrievable later' },
+            enrollUrl: { type: 'string', format: 'uri', description: 'GET it on the device to download the enrollment profile' },
+            label: { type: 'string' },
+            expiresAt: { type: 'string', format: 'date-time' },
+            maxUses: { type: ['integer', 'null'], description: 'null: unlimited' },
+            identity: { type: 'string', enum: ['scep', 'pkcs12', 'any'] },
+          },
+        },
+        ...problemResponses({ 400: 'The body is invalid.', ...AUTH_PROBLEMS }),
+      },
       body: {
         type: 'object',
         additionalProperties: false,
@@ -89,15 +117,22 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
     const body = (request.body ?? {}) as { label?: string; expiresInHours?: number; maxUses?: number; identity?: 'scep' | 'pkcs12' | 'any' };
     const token = `et_${randomBytes(24).toString('base64url')}`;
     const expiresAt = now() + Math.round((body.expiresInHours ?? 24 * 7) * 3_600_000);
-    const record = await store.tokens.createEnrollmentToken({
-      id: randomUUID(),
-      tokenHash: createHash('sha256').update(token, 'utf8').digest('hex'),
-      label: body.label ?? '',
-      expiresAt,
-      maxUses: body.maxUses ?? null,
-      identity: body.identity ?? 'any',
-      createdBy: request.apiToken?.id ?? null,
-      now: now(),
+    // The token row and its audit event commit together (the event never holds the token).
+    const record = await store.transaction(async (tx) => {
+      const created = await tx.tokens.createEnrollmentToken({
+        id: randomUUID(),
+        tokenHash: createHash('sha256').update(token, 'utf8').digest('hex'),
+        label: body.label ?? '',
+        expiresAt,
+        maxUses: body.maxUses ?? null,
+        identity: body.identity ?? 'any',
+        createdBy: request.apiToken?.id ?? null,
+        now: now(),
+      });
+      await options.audit.record(requestActor(request), 'enrollment-token.create', created.id, {
+        label: created.label, expiresAt: new Date(expiresAt).toISOString(), maxUses: created.maxUses, identity: created.identity,
+      }, tx);
+      return created;
     });
     const base = options.publicUrl ?? `https://${request.headers.host ?? 'localhost'}`;
     return reply.code(201).send({
@@ -114,6 +149,24 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
   app.get('/api/v1/devices', {
     preHandler: reader,
     schema: {
+      ...apiTokenRoute(reader.roles, {
+        tags: ['Devices'],
+        summary: 'List devices',
+        description: 'Ordered by UDID, a page at a time: pass `next` as `after` for the next page. `next` is null after a short page; a full last page is followed by an empty one.',
+        operationId: 'listDevices',
+      }),
+      response: {
+        200: {
+          description: 'A page of devices',
+          type: 'object',
+          required: ['devices', 'next'],
+          properties: {
+            devices: { type: 'array', items: ref(deviceSchema) },
+            next: { type: ['string', 'null'] },
+          },
+        },
+        ...problemResponses({ 400: 'The query is invalid.', ...AUTH_PROBLEMS }),
+      },
       querystring: {
         type: 'object',
         additionalProperties: false,
@@ -127,7 +180,22 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
     return { devices: views, next: devices.length === limit ? devices.at(-1)!.id : null };
   });
 
-  app.get('/api/v1/devices/:udid', { preHandler: reader, schema: { params: udidParams } }, async (request, reply) => {
+  app.get('/api/v1/devices/:udid', {
+    preHandler: reader,
+    schema: {
+      ...apiTokenRoute(reader.roles, {
+        tags: ['Devices'],
+        summary: 'Show a device',
+        description: 'Device facts, enrollments and escrow status (never the escrowed tokens themselves).',
+        operationId: 'getDevice',
+      }),
+      params: udidParams,
+      response: {
+        200: { description: 'The device', ...ref(deviceSchema) },
+        ...problemResponses({ 400: 'The UDID is invalid.', ...AUTH_PROBLEMS, 404: 'No such device.' }),
+      },
+    },
+  }, async (request, reply) => {
     const { udid } = request.params as { udid: string };
     const device = await store.enrollments.getDevice(udid);
     if (!device) return problem(reply, 404, 'Not Found', `no device ${udid}`);
@@ -137,6 +205,24 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
   app.post('/api/v1/devices/:udid/commands', {
     preHandler: operator,
     schema: {
+      ...apiTokenRoute(operator.roles, {
+        tags: ['Devices'],
+        summary: 'Queue a command for a device',
+        description: 'Queues an information command on the device channel and wakes the device over APNs when a push service is configured.',
+        operationId: 'queueDeviceCommand',
+      }),
+      response: {
+        202: {
+          description: 'Queued',
+          type: 'object',
+          required: ['commandUuid', 'pushed'],
+          properties: {
+            commandUuid: { type: 'string' },
+            pushed: { type: 'boolean', description: 'a push was attempted (see the push metrics for its outcome)' },
+          },
+        },
+        ...problemResponses({ 400: 'The UDID or the body is invalid.', ...AUTH_PROBLEMS, 404: 'No enabled enrollment for this UDID.' }),
+      },
       params: udidParams,
       body: {
         type: 'object',
@@ -159,7 +245,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
     const command = body.requestType === 'DeviceInformation'
       ? { RequestType: 'DeviceInformation', Queries: body.queries ?? ['OSVersion', 'SerialNumber', 'IsSupervised'] }
       : { RequestType: body.requestType };
-    await store.commands.enqueue({ uuid, requestType: body.requestType, body: Buffer.from(encodePlist(commandPlist(uuid, command))) }, [udid], { now: now(), ...(body.priority !== undefined && { priority: body.priority }) });
+    await enqueueAudited(store, options.audit, requestActor(request), { uuid, requestType: body.requestType, body: Buffer.from(encodePlist(commandPlist(uuid, command))) }, [udid], { now: now(), ...(body.priority !== undefined && { priority: body.priority }) });
     const pushed = options.push ? await options.push([udid]) : undefined;
     return reply.code(202).send({ commandUuid: uuid, pushed: pushed !== undefined });
   });
@@ -168,6 +254,32 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
     preHandler: admin,
     bodyLimit: 256 * 1024,
     schema: {
+      ...apiTokenRoute(admin.roles, {
+        tags: ['Push'],
+        summary: 'Import the MDM push certificate',
+        description: 'Give either `p12` (base64, with `password`) or `certificatePem` and `privateKeyPem`. A certificate with a different topic than the current one is refused unless `allowTopicChange` is true: devices enrolled under the old topic could no longer be pushed.',
+        operationId: 'importPushCertificate',
+      }),
+      response: {
+        201: {
+          description: 'Imported; pushes use it from now on',
+          type: 'object',
+          required: ['topic', 'subject', 'notAfter', 'replacedTopic', 'warnings'],
+          properties: {
+            topic: { type: 'string', description: 'the APNs topic (the certificate subject UID)' },
+            subject: { type: 'string' },
+            notAfter: { type: 'string', format: 'date-time' },
+            replacedTopic: { type: ['string', 'null'], description: "the replaced certificate's topic; null when there was none" },
+            warnings: { type: 'array', items: { type: 'string' } },
+          },
+        },
+        ...problemResponses({
+          400: 'The body is invalid or gives neither form of certificate.',
+          ...AUTH_PROBLEMS,
+          422: 'The certificate is refused; `code` says why (e.g. topic-change).',
+          503: 'Import is not available in this server.',
+        }),
+      },
       body: {
         type: 'object',
         additionalProperties: false,
@@ -191,7 +303,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
         : undefined;
     if (!input) return problem(reply, 400, 'Bad Request', 'give either p12 (+ password) or certificatePem and privateKeyPem');
     try {
-      const result = await options.importPushCertificate(input, { allowTopicChange: body.allowTopicChange === true });
+      const result = await options.importPushCertificate(input, { allowTopicChange: body.allowTopicChange === true, actor: requestActor(request) });
       request.log.info({ by: request.apiToken?.id, topic: result.certificate.topic }, 'push certificate imported');
       return reply.code(201).send({
         topic: result.certificate.topic,

@@ -8,6 +8,7 @@ import { deviceIdentityReader } from './device-identity.ts';
 import { opsRoutes } from './ops-routes.ts';
 import { adminRoutes } from './admin-routes.ts';
 import { nanoMdmCompatRoutes } from './nanomdm-compat-routes.ts';
+import { auditRoutes } from './audit-routes.ts';
 import { enrollRoutes, enrollRoutesOptions } from './enroll-routes.ts';
 import { registerOpenApi } from './openapi.ts';
 
@@ -40,12 +41,15 @@ export async function buildApp(runtime: Runtime, options: { logger?: boolean } =
     ...(config.publicUrl && { publicUrl: config.publicUrl }),
     push: runtime.push,
     importPushCertificate: (input, opts) => runtime.importPushCertificate(input, opts),
+    audit: runtime.audit,
   });
   await app.register(nanoMdmCompatRoutes, {
     store: runtime.store,
     bodyLimit: config.bodyLimit,
     push: runtime.push,
+    audit: runtime.audit,
   });
+  await app.register(auditRoutes, { store: runtime.store, audit: runtime.audit, apiTokens: runtime.apiTokens });
   if (runtime.deviceCa) {
     // With an external device CA there is nothing to issue identities with.
     await app.register(enrollRoutes, enrollRoutesOptions({

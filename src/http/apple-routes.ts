@@ -62,7 +62,11 @@ export async function appleRoutes(app: FastifyInstance, options: AppleRoutesOpti
 
   const sendPlist = (reply: FastifyReply, value: unknown) => reply.code(200).type(PLIST_TYPE).send(encodePlist(value));
 
-  app.put('/mdm/checkin', async (request, reply) => {
+  // Hidden from the OpenAPI document: Apple's MDM protocol for devices, not the admin API; and no
+  // body schema, the handlers decode the signed plist bytes themselves.
+  const deviceProtocol = { schema: { hide: true } };
+
+  app.put('/mdm/checkin', deviceProtocol, async (request, reply) => {
     const ctx = contextOf(request);
     const message = parseCheckinMessage(decodePlist(bodyOf(request), { maxBytes: options.bodyLimit }));
     const answer = await dispatchCheckin(options.checkin, ctx, message);
@@ -72,7 +76,7 @@ export async function appleRoutes(app: FastifyInstance, options: AppleRoutesOpti
     return sendPlist(reply, answer.plist);
   });
 
-  app.put('/mdm/connect', async (request, reply) => {
+  app.put('/mdm/connect', deviceProtocol, async (request, reply) => {
     const ctx = contextOf(request);
     const report = parseCommandReport(decodePlist(bodyOf(request), { maxBytes: options.bodyLimit }));
     const next = await dispatchCommandReport(options.commands, ctx, report);

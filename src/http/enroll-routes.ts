@@ -86,7 +86,11 @@ export async function enrollRoutes(app: FastifyInstance, options: EnrollRoutesOp
     return outcome.reply;
   };
 
-  app.get<{ Querystring: ScepQuery }>('/scep', async (request, reply) => {
+  // Hidden from the OpenAPI document: device-facing (Apple's enrollment, RFC 8894 SCEP), not the
+  // admin API; the handlers read the query and the DER body themselves.
+  const deviceProtocol = { schema: { hide: true } };
+
+  app.get<{ Querystring: ScepQuery }>('/scep', deviceProtocol, async (request, reply) => {
     const operation = request.query.operation;
     switch (operation) {
       case 'GetCACaps':
@@ -106,13 +110,13 @@ export async function enrollRoutes(app: FastifyInstance, options: EnrollRoutesOp
     }
   });
 
-  app.post<{ Querystring: ScepQuery }>('/scep', async (request, reply) => {
+  app.post<{ Querystring: ScepQuery }>('/scep', deviceProtocol, async (request, reply) => {
     if (request.query.operation !== 'PKIOperation') throw new ScepRequestError(`unsupported SCEP operation ${JSON.stringify(request.query.operation ?? '')} for POST`);
     const body = request.body instanceof Buffer ? request.body : Buffer.alloc(0);
     return reply.code(200).type(PKI_MESSAGE_TYPE).send(await pkiOperation(body));
   });
 
-  app.get<{ Querystring: EnrollQuery }>('/mdm/enroll', async (request, reply) => {
+  app.get<{ Querystring: EnrollQuery }>('/mdm/enroll', deviceProtocol, async (request, reply) => {
     const { token, identity } = request.query;
     if (identity !== undefined && identity !== 'scep' && identity !== 'pkcs12') throw Object.assign(new Error('identity must be scep or pkcs12'), { statusCode: 400 });
     if (typeof token !== 'string' || token.length === 0 || token.length > 512) {

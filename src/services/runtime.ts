@@ -1,8 +1,8 @@
 // Everything a running server holds, opened once at start: master key, storage (migrated),
-// the device CA and the trust it gives, the bootstrap admin token, and the protocol handlers
-// wrapped in their cross-cutting layers (certificate binding, metrics).
-import { createHash, randomBytes, X509Certificate } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+// the device CA and the trust it gives, the bootstrap admin token, the audit log, and the protocol
+// handlers wrapped in their cross-cutting layers (certificate binding, metrics).
+import { X509Certificate } from 'node:crypto';
+import { access, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadMasterKey } from '../crypto/master-key.ts';
 import { signingIdentityFromPem } from '../crypto/cms-signer.ts';
@@ -13,6 +13,11 @@ import { DeviceTrust } from '../crypto/device-trust.ts';
 import type { CheckinHandler, CommandHandler } from '../mdm/handler.ts';
 import { openDatabase } from '../store/database.ts';
 import type { Store } from '../store/database.ts';
+import { DuplicateKeyError } from '../store/errors.ts';
+import { createApiTokenService, hashApiToken } from './api-tokens.ts';
+import type { ApiTokenService } from './api-tokens.ts';
+import { createAuditLog, SYSTEM_ACTOR } from './audit-log.ts';
+import type { AuditActor, AuditLog } from './audit-log.ts';
 import { certificateBinding } from './certificate-binding.ts';
 import { checkinService } from './checkin-service.ts';
 import { commandService } from './command-service.ts';
@@ -85,8 +90,11 @@ export interface Runtime {
   push: (enrollmentIds: string[]) => Promise<unknown>;
   /** The APNs topic enrollment profiles carry: the push certificate's, or the development one. */
   topic: () => string;
-  /** Validates, seals and stores the admin's MDM push certificate, and starts pushing with it. */
-  importPushCertificate(input: PushCertificateInput, options?: { allowTopicChange?: boolean }): Promise<ImportResult>;
+  /** Validates, seals and stores the admin's MDM push certificate (audited), and starts pushing with it. */
+  importPushCertificate(input: PushCertificateInput, options: { allowTopicChange?: boolean; actor: AuditActor }): Promise<ImportResult>;
+  /** The tamper-evident log of sensitive admin actions. */
+  audit: AuditLog;
+  apiTokens: ApiTokenService;
   log: Logger;
   /** Set only on the start that created it: shown once, never stored in clear. */
   newAdminToken?: string;
@@ -96,8 +104,27 @@ export interface Runtime {
 
 const DEVICE_CA_SECRET = 'device-ca';
 
-export function hashApiToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+// Re-exported: admin-auth.ts has always imported it from here.
+export { hashApiToken };
+
+/**
+ * The master key and the migrated store, opened as the server opens them. With `create: false`
+ * (tools that read what a server wrote, such as `lockwarden audit verify`) neither a key file nor
+ * a SQLite database is created: a new key or an empty database would only give wrong answers.
+ */
+export async function openStorage(config: ServerConfig, options: { create?: boolean } = {}): Promise<{ store: Store; masterKey: Buffer }> {
+  const create = options.create !== false;
+  const sqlitePath = join(config.dataDir, 'lockwarden.db');
+  if (create) {
+    await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  } else if (!config.databaseUrl) {
+    await access(sqlitePath).catch(() => {
+      throw new ConfigError([`there is no lockwarden database in ${config.dataDir}: set LOCKWARDEN_DATA_DIR to the server's data directory, or DATABASE_URL`]);
+    });
+  }
+  const { key: masterKey } = await loadMasterKey({ ...(config.masterKey && { env: config.masterKey }), dataDir: config.dataDir, create });
+  const store = await openDatabase(config.databaseUrl ? { url: config.databaseUrl } : { sqlitePath });
+  return { store, masterKey };
 }
 
 /** The built-in device CA: created on first start, its key sealed with the master key. */
@@ -112,27 +139,32 @@ async function loadOrCreateDeviceCa(store: Store, masterKey: Buffer): Promise<De
   return JSON.parse(openSecret(masterKey, sealed, DEVICE_CA_SECRET).toString('utf8')) as DeviceCa;
 }
 
-async function ensureAdminToken(store: Store, config: ServerConfig, now: number): Promise<string | undefined> {
+/** The bootstrap admin token, created (and audited, by 'system') the first time it is needed. */
+async function ensureAdminToken(store: Store, apiTokens: ApiTokenService, config: ServerConfig, warnings: string[]): Promise<string | undefined> {
   if (config.adminToken) {
-    const hash = hashApiToken(config.adminToken);
-    if (!(await store.tokens.findApiToken(hash))) {
-      await store.tokens.createApiToken({ tokenHash: hash, name: 'bootstrap (LOCKWARDEN_ADMIN_TOKEN)', role: 'admin', now });
+    if (!(await store.tokens.findApiToken(hashApiToken(config.adminToken)))) {
+      try {
+        await apiTokens.issue(SYSTEM_ACTOR, { name: 'bootstrap (LOCKWARDEN_ADMIN_TOKEN)', role: 'admin', token: config.adminToken });
+      } catch (err) {
+        // Its hash is taken, yet no live token has it: an admin revoked it, and a restart must
+        // not bring it back.
+        if (!(err instanceof DuplicateKeyError)) throw err;
+        warnings.push('LOCKWARDEN_ADMIN_TOKEN was revoked and is not accepted: unset it, or set a new one');
+      }
     }
     return undefined;
   }
   if (await store.tokens.countApiTokens() > 0) return undefined;
-  const token = `lw_${randomBytes(24).toString('base64url')}`;
-  await store.tokens.createApiToken({ tokenHash: hashApiToken(token), name: 'bootstrap (first start)', role: 'admin', now });
-  return token;
+  return (await apiTokens.issue(SYSTEM_ACTOR, { name: 'bootstrap (first start)', role: 'admin' })).token;
 }
 
 export async function openRuntime(config: ServerConfig, now = Date.now): Promise<Runtime> {
   const warnings: string[] = [];
   const log = pino({ level: config.logLevel, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } });
-  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const { key: masterKey } = await loadMasterKey({ ...(config.masterKey && { env: config.masterKey }), dataDir: config.dataDir });
-  const store = await openDatabase(config.databaseUrl ? { url: config.databaseUrl } : { sqlitePath: join(config.dataDir, 'lockwarden.db') });
+  const { store, masterKey } = await openStorage(config);
   try {
+    const audit = createAuditLog(store, masterKey, now);
+    const apiTokens = createApiTokenService(store, audit, now);
     let deviceCa: DeviceCa | undefined;
     let trust: DeviceTrust;
     if (config.deviceCaPath) {
@@ -144,7 +176,7 @@ export async function openRuntime(config: ServerConfig, now = Date.now): Promise
     }
     const signingIdentity = await loadSigningIdentity(config, now(), warnings);
     if (!config.publicUrl) warnings.push('LOCKWARDEN_PUBLIC_URL is not set: enrollment profiles will use https:// + the Host of each request');
-    const newAdminToken = await ensureAdminToken(store, config, now());
+    const newAdminToken = await ensureAdminToken(store, apiTokens, config, warnings);
     const metrics = createMetrics();
     const binding = certificateBinding(store);
     const pushSetup = await resolvePushSetup({
@@ -170,8 +202,19 @@ export async function openRuntime(config: ServerConfig, now = Date.now): Promise
     return {
       log,
       topic: () => topic,
-      async importPushCertificate(input, options = {}) {
-        const result = await importPushCertificate(store, masterKey, input, { now: now(), ...options });
+      async importPushCertificate(input, { actor, ...options }) {
+        // Stored and audited in one transaction; APNs switches to it only once both committed.
+        const result = await store.transaction(async (tx) => {
+          const imported = await importPushCertificate(tx, masterKey, input, { now: now(), ...options });
+          const { certificate } = imported;
+          await audit.record(actor, 'push-certificate.import', certificate.topic, {
+            topic: certificate.topic,
+            serialNumber: certificate.serialNumber,
+            notAfter: new Date(certificate.notAfter).toISOString(),
+            replacedTopic: imported.replaced?.topic ?? null,
+          }, tx);
+          return imported;
+        });
         apns.setCertificate(apnsCertificateOf(result.certificate));
         topic = result.certificate.topic;
         log.info({ topic, notAfter: new Date(result.certificate.notAfter).toISOString() }, 'push certificate imported');
@@ -181,6 +224,8 @@ export async function openRuntime(config: ServerConfig, now = Date.now): Promise
       config,
       store,
       masterKey,
+      audit,
+      apiTokens,
       ...(deviceCa && { deviceCa }),
       ...(signingIdentity && { signingIdentity }),
       trust,

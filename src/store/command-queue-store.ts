@@ -8,6 +8,7 @@
 
 import { sql } from 'kysely';
 import type { Kysely, Selectable, Transaction } from 'kysely';
+import { atomically } from './atomically.ts';
 import {
   DuplicateCommandError,
   isForeignKeyViolation,
@@ -35,7 +36,8 @@ import type {
 export interface CommandQueueStore {
   /**
    * Stores the command and queues it for every enrollment, all in one transaction: either every
-   * enrollment gets it or none does. Returns the number of enrollments it was queued for
+   * enrollment gets it or none does. On a repository bound to a Store.transaction it joins that
+   * transaction. Returns the number of enrollments it was queued for
    * (duplicates in `enrollmentIds` count once). Throws DuplicateCommandError when the uuid is
    * taken and UnknownEnrollmentError (naming the unknown ids) when an enrollment does not exist.
    */
@@ -273,7 +275,9 @@ export function createCommandQueueStore(db: Kysely<Database>, dialect: StoreDial
       const priority = opts.priority ?? 0;
       const expiresAt = opts.expiresAt ?? null;
       try {
-        await db.transaction().execute(async (trx) => {
+        // Inside a Store.transaction (enqueue and its audit event) a savepoint, so a refusal can
+        // still be diagnosed below.
+        await atomically(db, 'enqueue', async (trx) => {
           await trx
             .insertInto('commands')
             .values({ uuid: command.uuid, request_type: command.requestType, body: command.body, created_at: opts.now })

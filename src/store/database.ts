@@ -5,10 +5,12 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import type { LogEvent } from 'kysely';
 import pg from 'pg';
 import type { CustomTypesConfig } from 'pg';
+import { createAuditStore } from './audit-store.ts';
+import type { AuditStore } from './audit-store.ts';
 import { createCertificateStore } from './certificate-store.ts';
 import type { CertificateStore } from './certificate-store.ts';
 import { createCommandQueueStore } from './command-queue-store.ts';
@@ -20,6 +22,7 @@ import { migrateToLatest } from './migrate.ts';
 import type { Database } from './schema.ts';
 import { createSecretStore } from './secret-store.ts';
 import type { SecretStore } from './secret-store.ts';
+import { WriteLockingSqliteDialect } from './sqlite-dialect.ts';
 import { createTokenStore } from './token-store.ts';
 import type { TokenStore } from './token-store.ts';
 import type { StoreDialect } from './types.ts';
@@ -37,14 +40,24 @@ export interface OpenDatabaseOptions {
   busyTimeoutMs?: number;
 }
 
-export interface Store {
-  db: Kysely<Database>;
-  dialect: StoreDialect;
+export interface Repositories {
   enrollments: EnrollmentStore;
   commands: CommandQueueStore;
   tokens: TokenStore;
   secrets: SecretStore;
   certificates: CertificateStore;
+  audit: AuditStore;
+}
+
+export interface Store extends Repositories {
+  db: Kysely<Database>;
+  dialect: StoreDialect;
+  /**
+   * Runs `work` in one transaction, with repositories bound to it: everything it writes commits
+   * together or not at all (an admin action and its audit event). On SQLite it holds the write
+   * lock throughout, so keep it short.
+   */
+  transaction<T>(work: (tx: Repositories) => Promise<T>): Promise<T>;
   /** One round trip to the database, for readiness checks. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -65,8 +78,10 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Store>
       throw new StoreError('DATABASE_URL must start with postgres:// or postgresql://; leave it unset for the embedded SQLite database');
     }
     if (options.sqlitePath === undefined) throw new StoreError('no database: give a PostgreSQL url or a SQLite path');
-    const sqlite = openSqlite(options.sqlitePath, options.busyTimeoutMs ?? 5000);
-    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }), ...(log && { log }) });
+    const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+    const sqlite = openSqlite(options.sqlitePath, busyTimeoutMs);
+    const sqliteDialect = new WriteLockingSqliteDialect({ database: withStatementCache(sqlite), sqlite, busyTimeoutMs });
+    db = new Kysely<Database>({ dialect: sqliteDialect, ...(log && { log }) });
   }
 
   try {
@@ -79,15 +94,28 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Store>
   return {
     db,
     dialect,
-    enrollments: createEnrollmentStore(db, dialect),
-    commands: createCommandQueueStore(db, dialect),
-    tokens: createTokenStore(db),
-    secrets: createSecretStore(db),
-    certificates: createCertificateStore(db),
+    ...repositories(db, dialect),
+    transaction: (work) => db.transaction().execute((trx) => work(repositories(trx, dialect))),
     async ping() {
       await sql`select 1`.execute(db);
     },
     close: () => db.destroy(),
+  };
+}
+
+/**
+ * The repositories over `db`, the database or one transaction. Each is made on first use: a
+ * transaction's work touches one or two of them, and some compile their statements when made.
+ */
+function repositories(db: Kysely<Database>, dialect: StoreDialect): Repositories {
+  const made: Partial<Repositories> = {};
+  return {
+    get enrollments() { return made.enrollments ??= createEnrollmentStore(db, dialect); },
+    get commands() { return made.commands ??= createCommandQueueStore(db, dialect); },
+    get tokens() { return made.tokens ??= createTokenStore(db); },
+    get secrets() { return made.secrets ??= createSecretStore(db); },
+    get certificates() { return made.certificates ??= createCertificateStore(db); },
+    get audit() { return made.audit ??= createAuditStore(db, dialect); },
   };
 }
 

@@ -1,6 +1,7 @@
 // The store's public surface: open it, use its repositories, catch its typed errors.
 export { openDatabase, isPostgresUrl } from './database.ts';
-export type { OpenDatabaseOptions, Store } from './database.ts';
+export type { OpenDatabaseOptions, Repositories, Store } from './database.ts';
+export type { AuditStore } from './audit-store.ts';
 export type { EnrollmentStore } from './enrollment-store.ts';
 export type { CommandQueueStore } from './command-queue-store.ts';
 export type { TokenStore } from './token-store.ts';

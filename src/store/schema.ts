@@ -118,6 +118,21 @@ export interface CertificatesTable {
   issued_at: number;
 }
 
+/** One audit event, chained to the previous one (audit-store.ts). */
+export interface AuditEventsTable {
+  seq: number;
+  at: number;
+  /** An API token id, or 'system' / 'cli'. */
+  actor: string;
+  actor_name: string;
+  action: string;
+  target: string | null;
+  /** JSON text, exactly as covered by `mac`; never a secret. */
+  details: string;
+  prev_mac: string;
+  mac: string;
+}
+
 export interface Database {
   devices: DevicesTable;
   enrollments: EnrollmentsTable;
@@ -127,4 +142,5 @@ export interface Database {
   api_tokens: ApiTokensTable;
   secrets: SecretsTable;
   certificates: CertificatesTable;
+  audit_events: AuditEventsTable;
 }

@@ -22,8 +22,15 @@ export interface TokenStore {
   createApiToken(t: Omit<NewApiToken, 'id'> & { id?: string }): Promise<ApiToken>;
   /** The token with this hash unless it is revoked. */
   findApiToken(tokenHash: string): Promise<ApiToken | undefined>;
+  /** The token with this id, revoked or not. */
+  getApiToken(id: string): Promise<ApiToken | undefined>;
   touchApiToken(id: string, now: number): Promise<void>;
-  revokeApiToken(id: string, now: number): Promise<boolean>;
+  /**
+   * Revokes a live token; false when there is none with this id. With `keepAnAdmin`, also false
+   * when it is the last live admin token (checked in the same statement): nobody could
+   * administer the server any more.
+   */
+  revokeApiToken(id: string, now: number, opts?: { keepAnAdmin?: boolean }): Promise<boolean>;
   /** Tokens not revoked. */
   countApiTokens(): Promise<number>;
   listApiTokens(): Promise<ApiToken[]>;
@@ -171,17 +178,29 @@ export function createTokenStore(db: Kysely<Database>): TokenStore {
       return row === undefined ? undefined : toApiToken(row);
     },
 
+    async getApiToken(id) {
+      const row = await db.selectFrom('api_tokens').selectAll().where('id', '=', id).executeTakeFirst();
+      return row === undefined ? undefined : toApiToken(row);
+    },
+
     async touchApiToken(id, now) {
       await db.updateTable('api_tokens').set({ last_used_at: now }).where('id', '=', id).execute();
     },
 
-    async revokeApiToken(id, now) {
-      const result = await db
+    async revokeApiToken(id, now, opts = {}) {
+      let update = db
         .updateTable('api_tokens')
         .set({ revoked_at: now })
         .where('id', '=', id)
-        .where('revoked_at', 'is', null)
-        .executeTakeFirst();
+        .where('revoked_at', 'is', null);
+      if (opts.keepAnAdmin) {
+        update = update.where((eb) => eb.or([
+          eb('role', '!=', 'admin'),
+          eb.exists(eb.selectFrom('api_tokens as other').select('other.id')
+            .where('other.role', '=', 'admin').where('other.revoked_at', 'is', null).where('other.id', '!=', id)),
+        ]));
+      }
+      const result = await update.executeTakeFirst();
       return result.numUpdatedRows > 0n;
     },
 

@@ -245,3 +245,48 @@ export interface IssuedCertificate {
   notAfter: number;
   issuedAt: number;
 }
+
+export interface NewAuditEvent {
+  at: number;
+  /** An API token id, or 'system' / 'cli'. */
+  actor: string;
+  actorName: string;
+  action: string;
+  target: string | null;
+  /** Stored as JSON text. Never a secret: the audit log is readable by every auditor. */
+  details: Record<string, unknown>;
+}
+
+export interface AuditEvent extends NewAuditEvent {
+  seq: number;
+  /** Hex; the previous event's mac, or AUDIT_GENESIS_MAC for seq 1. */
+  prevMac: string;
+  mac: string;
+}
+
+/**
+ * The keyed MAC the chain is built with, as lowercase hex. Supplied by the service layer, which
+ * holds the key: the store never sees it.
+ */
+export type AuditMac = (input: Buffer) => string;
+
+export interface AuditQuery {
+  limit: number;
+  /** Default 'desc', newest first. */
+  order?: 'asc' | 'desc';
+  /** Cursor: events after this seq in `order` (older for 'desc', newer for 'asc'). */
+  after?: number;
+  action?: string;
+  target?: string;
+  /** Epoch ms, inclusive. */
+  since?: number;
+  /** Epoch ms, exclusive. */
+  until?: number;
+}
+
+/** Why the chain breaks at a seq: missing (a gap), link (prev_mac is not the previous mac), mac. */
+export type AuditBreak = 'missing' | 'link' | 'mac';
+
+export type AuditVerification =
+  | { ok: true; count: number; head: { seq: number; mac: string } | null }
+  | { ok: false; /** Events verified before the break. */ count: number; seq: number; problem: AuditBreak; message: string };

@@ -12,7 +12,8 @@ import { StoreError } from '../../src/store/errors.ts';
 import { migrateDownAll, migrateToLatest } from '../../src/store/migrate.ts';
 import { databases } from '../support/databases.ts';
 
-const TABLES = ['api_tokens', 'certificates', 'command_queue', 'commands', 'devices', 'enrollment_tokens', 'enrollments', 'secrets'];
+const TABLES = ['api_tokens', 'audit_events', 'certificates', 'command_queue', 'commands', 'devices', 'enrollment_tokens', 'enrollments', 'secrets'];
+const MIGRATIONS = ['0001-initial', '0002-audit-log'];
 
 async function userTables(store: Store): Promise<string[]> {
   const tables = await store.db.introspection.getTables();
@@ -58,9 +59,9 @@ for (const database of databases) {
     });
 
     it('migrates down to nothing and up again; a second run applies nothing', async () => {
-      expect(await migrateDownAll(store.db)).toEqual(['0001-initial']);
+      expect(await migrateDownAll(store.db)).toEqual([...MIGRATIONS].reverse());
       expect(await userTables(store)).toEqual([]);
-      expect(await migrateToLatest(store.db)).toEqual(['0001-initial']);
+      expect(await migrateToLatest(store.db)).toEqual(MIGRATIONS);
       expect(await migrateToLatest(store.db)).toEqual([]);
       expect(await userTables(store)).toEqual(TABLES);
     });

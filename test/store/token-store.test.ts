@@ -79,5 +79,18 @@ for (const database of databases) {
       expect((await store.tokens.listApiTokens()).map((t) => [t.id, t.revokedAt])).toEqual([[created.id, 3_000], ['second', null]]);
       await expect(store.tokens.createApiToken({ tokenHash: hash('api-2'), name: 'again', role: 'admin', now: 1 })).rejects.toBeInstanceOf(DuplicateKeyError);
     });
+
+    it('API tokens: get by id, revoked or not; keepAnAdmin refuses to revoke the last live admin', async () => {
+      await store.tokens.createApiToken({ id: 'a', tokenHash: hash('a'), name: 'a', role: 'admin', now: 1 });
+      await store.tokens.createApiToken({ id: 'b', tokenHash: hash('b'), name: 'b', role: 'admin', now: 1 });
+      await store.tokens.createApiToken({ id: 'o', tokenHash: hash('o'), name: 'o', role: 'operator', now: 1 });
+      expect(await store.tokens.revokeApiToken('o', 2, { keepAnAdmin: true })).toBe(true);
+      expect(await store.tokens.revokeApiToken('a', 3, { keepAnAdmin: true })).toBe(true);
+      expect(await store.tokens.revokeApiToken('b', 4, { keepAnAdmin: true })).toBe(false);
+      expect(await store.tokens.getApiToken('a')).toMatchObject({ role: 'admin', revokedAt: 3 });
+      expect(await store.tokens.getApiToken('b')).toMatchObject({ role: 'admin', revokedAt: null });
+      expect(await store.tokens.getApiToken('nope')).toBeUndefined();
+      expect(await store.tokens.revokeApiToken('b', 5)).toBe(true);
+    });
   });
 }

@@ -94,7 +94,7 @@ async function createThrowawayDatabase(): Promise<string> {
 // would cost more than the tests themselves.
 let sharedPostgres: Promise<string> | undefined;
 
-const TABLES = ['command_queue', 'commands', 'enrollments', 'devices', 'enrollment_tokens', 'api_tokens', 'secrets', 'certificates'];
+const TABLES = ['command_queue', 'commands', 'enrollments', 'devices', 'enrollment_tokens', 'api_tokens', 'secrets', 'certificates', 'audit_events'];
 
 export const databases: TestDatabase[] = [
   {

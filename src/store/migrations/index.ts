@@ -4,7 +4,9 @@
 
 import type { Migration } from 'kysely';
 import * as initial from './0001-initial.ts';
+import * as auditLog from './0002-audit-log.ts';
 
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001-initial': initial,
+  '0002-audit-log': auditLog,
 };
