@@ -80,6 +80,24 @@ export function buildProgram(): Command {
   serverOptions(apiToken.command('revoke').argument('<id>').description('revoke an API token (not the last admin one)'))
     .action(async (id, options) => (await import('./api-token-commands.ts')).revokeApiTokenCommand(id, options));
 
+  program.command('simulate')
+    .description('enroll a fleet of simulated Apple devices against a lockwarden server and keep them running until Ctrl-C')
+    .requiredOption('--enroll-token <token>', 'an enrollment token (lockwarden enrollment-token create)')
+    .option('--server <url>', 'lockwarden server URL', process.env.LOCKWARDEN_SERVER ?? 'http://127.0.0.1:8080')
+    .option('--devices <n>', 'how many devices', '10')
+    .option('--mix <mix>', 'kinds and weights: platforms (ios, ipados, macos, watchos, visionos, tvos) or device presets (iphone-user-enrollment, shared-ipad, …)', 'ios=60,macos=30,watchos=10')
+    .addOption(new Option('--identity <kind>', 'how devices get their identity').choices(['scep', 'pkcs12', 'alternate']).default('scep'))
+    .option('--apns-port <port>', 'port of the local APNs mock the server should push to (0: any free port)', '0')
+    .option('--poll <seconds>', 'devices also check in about this often (0: only on pushes)', '60')
+    .option('--concurrency <n>', 'enrollments in flight at once', '8')
+    .action(async (options) => (await import('./simulate-command.ts')).simulateCommand(options));
+
+  program.command('demo')
+    .description('a throwaway server with a simulated fleet, two example policies and the local APNs mock; Ctrl-C removes it all')
+    .option('--devices <n>', 'how many devices', '50')
+    .option('--port <port>', 'port for the server (0: any free port)', process.env.PORT ?? '8080')
+    .action(async (options) => (await import('./demo-command.ts')).demoCommand(options));
+
   const policy = program.command('policy').description('author, check and compile passcode policies (no server needed)');
 
   policy.command('validate').argument('<file>', 'policy: JSON/YAML (either key style), .mobileconfig/plist (signed or not), or DDM declaration; "-" for stdin')

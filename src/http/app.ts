@@ -25,6 +25,9 @@ export async function buildApp(runtime: Runtime, options: { logger?: boolean } =
     // /mdm/enroll?token=… and /scep carry enrollment secrets in the URL: never logged.
     logController: new LogController({ disableRequestLogging: (request) => request.url.startsWith('/mdm/') || request.url.startsWith('/scep') }),
     trustProxy: Boolean(config.certHeader),
+    // NanoMDM's /v1/enqueue/{id,id,…} names many devices in one path parameter; Fastify's default
+    // of 100 characters refuses three UDIDs. Node's 16 KiB header limit bounds the URL anyway.
+    routerOptions: { maxParamLength: 16 * 1024 },
   });
   if (config.certHeader && app.log) app.log.info({ header: config.certHeader }, 'device identity from a TLS proxy header');
 

@@ -41,6 +41,10 @@ export interface EnrollmentProfileContents {
   identity: { kind: 'scep'; scep: ScepPayloadContent } | { kind: 'pkcs12'; identity: Pkcs12Identity };
   /** The profile was CMS-signed and the signature holds. */
   signed: boolean;
+  /** The device sends CheckOut when the profile is removed. */
+  checkOutWhenRemoved: boolean;
+  /** The whole profile (the top-level Configuration dictionary), as a device keeps it installed. */
+  profile: Record<string, unknown>;
 }
 
 export class ScepEnrollmentError extends Error {
@@ -89,6 +93,8 @@ export async function readEnrollmentProfile(bytes: Uint8Array): Promise<Enrollme
     serverCapabilities: Array.isArray(mdm.ServerCapabilities) ? mdm.ServerCapabilities.map(String) : [],
     identity,
     signed: signature?.signatureValid === true,
+    checkOutWhenRemoved: mdm.CheckOutWhenRemoved === true,
+    profile: plist as Record<string, unknown>,
   };
 }
 

@@ -118,4 +118,16 @@ describe('admin API', () => {
     const summary = await push.json() as { push: { counts: Record<string, number> } };
     expect((summary.push.counts.sent ?? 0) + (summary.push.counts.coalesced ?? 0)).toBe(1);
   });
+
+  it('takes as many ids in /v1/enqueue as fit in a URL (Fastify\'s 100-character parameter limit would refuse three UDIDs)', async () => {
+    const others = Array.from({ length: 300 }, (_, i) => `00008110-${String(i).padStart(16, '0')}`);
+    const raw = Buffer.from(encodePlist({ CommandUUID: 'RAW-MANY', Command: { RequestType: 'ProfileList' } }));
+    const response = await api(`/v1/enqueue/${[udid, ...others].join(',')}`, { method: 'PUT', headers: { 'content-type': 'application/xml' }, body: raw });
+    // Routed and read: the unknown ids are named and nothing is queued for anyone.
+    expect(response.status).toBe(404);
+    const refused = await response.json() as { unknown: string[] };
+    expect(refused.unknown).toHaveLength(100);
+    expect(refused.unknown).toContain(others[0]);
+    expect(await runtime.store.commands.get(udid, 'RAW-MANY')).toBeUndefined();
+  });
 });

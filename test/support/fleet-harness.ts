@@ -1,0 +1,203 @@
+// One lockwarden server (in-process, on SQLite or PostgreSQL), the local APNs mock it pushes to,
+// a push router and a virtual clock, handing out simulated devices that talk to the server over
+// HTTP only. For the end-to-end tests of every device kind, and for the later ones (compliance,
+// custody, console) that extend them:
+//
+//   const fleet = await startFleet({ database });
+//   const phone = await fleet.enroll('iphone', { identity: 'scep', passcode: '1234' });
+//   const { commandUuid } = await fleet.enqueue(phone.id, { RequestType: 'SecurityInfo' });
+//   const done = await fleet.untilAnswered(phone.id, commandUuid);
+//   await fleet.close();
+
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../src/http/app.ts';
+import { commandPlist } from '../../src/mdm/commands.ts';
+import { decodePlist, encodePlist } from '../../src/plist/plist-codec.ts';
+import { openRuntime } from '../../src/services/runtime.ts';
+import type { Runtime } from '../../src/services/runtime.ts';
+import { configFromEnv } from '../../src/services/server-config.ts';
+import { startApnsMock } from '../../src/sim/apns-mock.ts';
+import type { ApnsMock } from '../../src/sim/apns-mock.ts';
+import { VirtualClock } from '../../src/sim/clock.ts';
+import type { DeviceKind, PresetName } from '../../src/sim/device-kinds.ts';
+import { startPushRouter } from '../../src/sim/push-router.ts';
+import type { PushRouter } from '../../src/sim/push-router.ts';
+import { SimulatedDevice } from '../../src/sim/simulated-device.ts';
+import type { EnrollOptions, SimulatedDeviceOptions } from '../../src/sim/simulated-device.ts';
+import type { QueuedCommand, QueueStatus } from '../../src/store/types.ts';
+import type { TestDatabaseUrl } from './databases.ts';
+
+export const FLEET_ADMIN_TOKEN = 'fleet-harness-admin-token-0123456789abcdef';
+export const FLEET_TOPIC = 'com.apple.mgmt.External.fleet-harness';
+
+/** GET /api/v1/devices/:udid, as the admin API answers it. */
+export interface DeviceView {
+  udid: string;
+  platform: string | null;
+  enrollmentKind: 'device' | 'user' | 'shared-ipad';
+  productName: string | null;
+  serialNumber: string | null;
+  osVersion: string | null;
+  escrow: { unlockToken: 'escrowed' | 'absent'; unlockTokenAt: string | null; bootstrapToken: 'escrowed' | 'absent' };
+  enrollments: { id: string; channel: 'device' | 'user'; type: string; enabled: boolean; pushable: boolean; tokenUpdateCount: number }[];
+  updatedAt: string;
+}
+
+export interface FleetOptions {
+  /** Default: SQLite in a temporary data directory. */
+  database?: TestDatabaseUrl;
+  clock?: VirtualClock;
+}
+
+/** A device's own options; `clock` defaults to the fleet's (give a device its own to move it alone). */
+export type FleetDeviceOptions = Omit<SimulatedDeviceOptions, 'kind' | 'baseUrl'>;
+
+export interface FleetEnrollOptions extends Partial<EnrollOptions>, FleetDeviceOptions {}
+
+export interface Fleet {
+  /** http://127.0.0.1:PORT, where the server listens. */
+  url: string;
+  runtime: Runtime;
+  apns: ApnsMock;
+  router: PushRouter;
+  /** Drives the devices (unless given their own) and the APNs mock (apns-expiration); the server keeps real time. */
+  clock: VirtualClock;
+  adminToken: string;
+  /** A fresh enrollment URL (https://…/mdm/enroll?token=…) from the admin API. */
+  enrollmentUrl(options?: { identity?: 'scep' | 'pkcs12' | 'any'; maxUses?: number }): Promise<string>;
+  /** A device of this kind on the fleet's push network, not yet enrolled. */
+  device(kind: PresetName | DeviceKind, options?: FleetDeviceOptions): SimulatedDevice;
+  /** A device enrolled through a fresh enrollment URL (SCEP unless told otherwise). */
+  enroll(kind: PresetName | DeviceKind, options?: FleetEnrollOptions): Promise<SimulatedDevice>;
+  /** NanoMDM-style PUT /v1/enqueue/:ids with a raw command plist; the server pushes. */
+  enqueue(ids: string | string[], command: ({ RequestType: string } & Record<string, unknown>) | Uint8Array): Promise<{ status: number; commandUuid: string; body: unknown }>;
+  /** An admin API call with the bootstrap admin token. */
+  api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
+  getDevice(id: string): Promise<DeviceView>;
+  /** The command as the server's queue holds it for this enrollment. */
+  command(enrollmentId: string, commandUuid: string): Promise<QueuedCommand | undefined>;
+  /** Waits until the device has answered the command with one of `statuses` (default: any answer). */
+  untilAnswered(enrollmentId: string, commandUuid: string, options?: { statuses?: readonly QueueStatus[]; timeoutMs?: number }): Promise<QueuedCommand & { response: Record<string, unknown> }>;
+  close(): Promise<void>;
+}
+
+const ANSWERED: readonly QueueStatus[] = ['Acknowledged', 'Error', 'CommandFormatError', 'NotNow'];
+
+export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
+  const clock = options.clock ?? new VirtualClock();
+  const apns = await startApnsMock({ topic: FLEET_TOPIC, now: clock.now });
+  const dataDir = await mkdtemp(join(tmpdir(), 'lockwarden-fleet-'));
+  let runtime: Runtime | undefined;
+  let app: FastifyInstance | undefined;
+  const router = startPushRouter(apns);
+  try {
+    const env: NodeJS.ProcessEnv = {
+      LOCKWARDEN_DATA_DIR: dataDir,
+      LOCKWARDEN_ADMIN_TOKEN: FLEET_ADMIN_TOKEN,
+      LOCKWARDEN_APNS_URL: apns.url,
+      LOCKWARDEN_APNS_TOPIC: FLEET_TOPIC,
+      LOG_LEVEL: 'silent',
+    };
+    if (options.database?.url) env.DATABASE_URL = await options.database.url();
+    runtime = await openRuntime(configFromEnv(env));
+    app = await buildApp(runtime, { logger: false });
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    const started = { runtime, app };
+
+    const api = async <T>(method: string, path: string, body?: unknown) => {
+      const response = await fetch(`${url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${FLEET_ADMIN_TOKEN}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
+        ...(body !== undefined && { body: JSON.stringify(body) }),
+      });
+      const text = await response.text();
+      return { status: response.status, body: (text === '' ? undefined : JSON.parse(text)) as T };
+    };
+
+    const fleet: Fleet = {
+      url,
+      runtime,
+      apns,
+      router,
+      clock,
+      adminToken: FLEET_ADMIN_TOKEN,
+      async enrollmentUrl(opts = {}) {
+        const created = await api<{ enrollUrl: string }>('POST', '/api/v1/enrollment-tokens', { label: 'fleet', maxUses: opts.maxUses ?? 1, identity: opts.identity ?? 'any' });
+        if (created.status !== 201) throw new Error(`enrollment token: HTTP ${created.status} ${JSON.stringify(created.body)}`);
+        return created.body.enrollUrl;
+      },
+      device(kind, deviceOptions = {}) {
+        return router.add(new SimulatedDevice({ clock, ...deviceOptions, kind, baseUrl: url }));
+      },
+      async enroll(kind, enrollOptions = {}) {
+        const { identity = 'scep', accessRights, ...deviceOptions } = enrollOptions;
+        const device = fleet.device(kind, deviceOptions);
+        await device.enroll(await fleet.enrollmentUrl({ identity }), { identity, ...(accessRights !== undefined && { accessRights }) });
+        return device;
+      },
+      async enqueue(ids, command) {
+        let body: Uint8Array;
+        let commandUuid: string;
+        if (command instanceof Uint8Array) {
+          body = command;
+          commandUuid = String((decodePlist(Buffer.from(command)) as { CommandUUID?: unknown }).CommandUUID);
+        } else {
+          commandUuid = randomUUID().toUpperCase();
+          body = Buffer.from(encodePlist(commandPlist(commandUuid, command)));
+        }
+        const list = Array.isArray(ids) ? ids.join(',') : ids;
+        const response = await fetch(`${url}/v1/enqueue/${encodeURIComponent(list)}`, {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${FLEET_ADMIN_TOKEN}`, 'content-type': 'application/xml' },
+          body,
+        });
+        const text = await response.text();
+        return { status: response.status, commandUuid, body: text === '' ? undefined : JSON.parse(text) as unknown };
+      },
+      api,
+      async getDevice(id) {
+        const found = await api<DeviceView>('GET', `/api/v1/devices/${encodeURIComponent(id)}`);
+        if (found.status !== 200) throw new Error(`GET /api/v1/devices/${id}: HTTP ${found.status} ${JSON.stringify(found.body)}`);
+        return found.body;
+      },
+      command: (enrollmentId, commandUuid) => started.runtime.store.commands.get(enrollmentId, commandUuid),
+      async untilAnswered(enrollmentId, commandUuid, waitOptions = {}) {
+        const statuses = waitOptions.statuses ?? ANSWERED;
+        // The server coalesces pushes to one device within 2 s and sends one trailing push at the
+        // end of that window, so a command queued right after another may wait up to that long.
+        const deadline = Date.now() + (waitOptions.timeoutMs ?? 10_000);
+        for (;;) {
+          await router.settled();
+          const queued = await started.runtime.store.commands.get(enrollmentId, commandUuid);
+          if (queued && statuses.includes(queued.status)) {
+            const response = queued.result ? (decodePlist(queued.result) as Record<string, unknown>) : {};
+            return { ...queued, response };
+          }
+          if (Date.now() > deadline) {
+            throw new Error(`command ${commandUuid} for ${enrollmentId} is ${queued?.status ?? 'not queued'}, waited for ${statuses.join('/')}`);
+          }
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      },
+      async close() {
+        router.close();
+        await started.app.close();
+        await started.runtime.close();
+        await apns.close();
+        await rm(dataDir, { recursive: true, force: true });
+      },
+    };
+    return fleet;
+  } catch (err) {
+    router.close();
+    await app?.close();
+    await runtime?.close();
+    await apns.close();
+    await rm(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+}
