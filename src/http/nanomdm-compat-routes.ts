@@ -71,7 +71,7 @@ export async function nanoMdmCompatRoutes(app: FastifyInstance, options: NanoMdm
         ...problemResponses({
           400: 'The id list or the command plist is invalid.',
           ...AUTH_PROBLEMS,
-          404: 'Some enrollments are unknown (listed in `unknown`, at most 100); nothing was queued.',
+          404: 'Some enrollments are unknown or checked out (listed in `unknown`, at most 100); nothing was queued.',
           409: 'A command with this CommandUUID exists already.',
         }),
       },

@@ -49,7 +49,7 @@ export function certificateBinding(store: Store) {
   /** Refuses unless `hash`, the one bound to the device channel, is the presented certificate's. */
   const checkBound = (ctx: RequestContext, deviceId: string, hash: string | undefined): void => {
     if (hash === undefined) {
-      throw new DeviceRefusedError(403, `unknown enrollment ${deviceId}: no Authenticate was accepted for it`);
+      throw new DeviceRefusedError(403, `${deviceId} is not enrolled: no Authenticate was accepted for it, or it checked out since`);
     }
     if (hash !== ctx.identity.certHash) {
       ctx.log.warn({ deviceId, presented: ctx.identity.certHash, subject: ctx.identity.subject }, 'certificate does not match the enrollment: possible impersonation');
@@ -65,7 +65,7 @@ export function certificateBinding(store: Store) {
     if (ctx.enrollment === undefined) {
       const deviceId = await store.enrollments.deviceIdForCertHash(ctx.identity.certHash);
       const enrollment = deviceId === undefined ? undefined : await store.enrollments.get(deviceId);
-      if (deviceId === undefined || enrollment === undefined) {
+      if (deviceId === undefined || enrollment === undefined || !enrollment.enabled) {
         throw new DeviceRefusedError(403, 'this certificate is not enrolled');
       }
       return { ...ctx, enrollment: { deviceId, enrollmentId: deviceId, channel: 'device', type: enrollment.type as EnrollmentType } };

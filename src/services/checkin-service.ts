@@ -69,9 +69,12 @@ function createCheckinService({ store, masterKey }: CheckinServiceDeps) {
    */
   const tokenUpdate = async (ctx: RequestContext, message: TokenUpdateMessage, presentedCertHash?: string): Promise<Enrollment> => {
     const e = enrollmentIn(ctx);
-    // Apple sends UnlockToken only on the device channel; it is sealed before it is stored, and
-    // an absent one leaves the stored token alone (the store guarantees that).
-    const unlockToken = message.UnlockToken && e.channel === 'device'
+    // Apple sends UnlockToken only on a Device Enrollment's device channel (decision 9; the store
+    // also drops one from a platform or Shared iPad that cannot have it). It is sealed before it
+    // is stored, and an absent one leaves the stored token alone (the store guarantees that).
+    const mayCarry = e.channel === 'device' && e.type === 'Device';
+    if (message.UnlockToken && !mayCarry) ctx.log.warn({ enrollmentId: e.enrollmentId, type: e.type }, 'UnlockToken from an enrollment that cannot have one: not kept');
+    const unlockToken = message.UnlockToken && mayCarry
       ? sealSecret(masterKey, Buffer.from(message.UnlockToken), unlockTokenContext(e.deviceId))
       : undefined;
     let enrollment: Enrollment;

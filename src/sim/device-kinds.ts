@@ -8,6 +8,7 @@
 
 import { ACCESS_RIGHTS } from '../mdm/command-rules.ts';
 import type { AppleOS } from '../mdm/command-rules.ts';
+import { UNLOCK_TOKEN_PLATFORMS } from '../mdm/unlock-token.ts';
 import type { Platform } from '../policy/model.ts';
 
 export type SimEnrollment = 'device' | 'user' | 'shared-ipad';
@@ -168,8 +169,6 @@ function allowed(rule: KeyRule, platform: Platform, enrollment: SimEnrollment): 
 }
 
 // ---------------------------------------------------------------- rules that depend on the kind
-
-const UNLOCK_TOKEN_PLATFORMS: readonly Platform[] = ['ios', 'ipados', 'watchos', 'visionos'];
 
 /**
  * Whether TokenUpdate carries an UnlockToken (DESIGN decision 9, mdm/checkin/tokenupdate.yaml

@@ -9,13 +9,7 @@
 import { sql } from 'kysely';
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import { atomically } from './atomically.ts';
-import {
-  DuplicateCommandError,
-  isForeignKeyViolation,
-  isUniqueViolation,
-  StoreError,
-  UnknownEnrollmentError,
-} from './errors.ts';
+import { DuplicateCommandError, isUniqueViolation, NotEnrolledError, StoreError } from './errors.ts';
 import { chunks, rowsPerStatement } from './parameter-batches.ts';
 import { precompile } from './precompiled.ts';
 import type { CommandQueueTable, Database } from './schema.ts';
@@ -118,8 +112,6 @@ function toQueued(row: QueuedRow): QueuedCommand {
   };
 }
 
-// Parameters bound per queue row in enqueue (the columns of its VALUES tuple).
-const QUEUE_ROW_PARAMETERS = 9;
 
 export function createCommandQueueStore(db: Kysely<Database>, dialect: StoreDialect): CommandQueueStore {
   const selectQueued = (from: Kysely<Database> | Transaction<Database>) =>
@@ -131,12 +123,14 @@ export function createCommandQueueStore(db: Kysely<Database>, dialect: StoreDial
         'q.expires_at', 'q.result', 'q.created_at', 'q.updated_at', 'c.request_type', 'c.body',
       ]);
 
-  async function missingEnrollments(ids: readonly string[]): Promise<string[]> {
-    const known = new Set<string>();
+  /** Of `ids`, those that are not an enabled enrollment (unknown, or checked out). */
+  async function notEnrolled(from: Kysely<Database> | Transaction<Database>, ids: readonly string[]): Promise<string[]> {
+    const enrolled = new Set<string>();
     for (const part of chunks(ids, rowsPerStatement(dialect, 1))) {
-      for (const row of await db.selectFrom('enrollments').select('id').where('id', 'in', part).execute()) known.add(row.id);
+      const rows = await from.selectFrom('enrollments').select('id').where('id', 'in', part).where('enabled', '=', 1).execute();
+      for (const row of rows) enrolled.add(row.id);
     }
-    return ids.filter((id) => !known.has(id));
+    return ids.filter((id) => !enrolled.has(id));
   }
 
   // The hot path (every PUT /mdm/connect) runs these statements, compiled once.
@@ -169,7 +163,8 @@ export function createCommandQueueStore(db: Kysely<Database>, dialect: StoreDial
       'binding.cert_hash as bound_cert_hash', 'n.enrollment_id', 'n.command_uuid', 'n.priority', 'n.status',
       'n.not_now_count', 'n.expires_at', 'n.created_at', 'n.request_type', 'n.body',
     ])
-    .where('binding.id', '=', p.deviceId));
+    .where('binding.id', '=', p.deviceId)
+    .where('binding.enabled', '=', 1));
 
   const expireDueStatement = precompile((p: { enrollmentId: string; now: number }) => db
     .updateTable('command_queue')
@@ -282,39 +277,21 @@ export function createCommandQueueStore(db: Kysely<Database>, dialect: StoreDial
             .insertInto('commands')
             .values({ uuid: command.uuid, request_type: command.requestType, body: command.body, created_at: opts.now })
             .execute();
-          if (dialect === 'postgres') {
-            // One statement with the ids as a single array parameter: PostgreSQL parses and plans
-            // it once, where multi-row VALUES would bind nine parameters per row.
-            await sql`
-              INSERT INTO command_queue
-                (enrollment_id, command_uuid, priority, status, delivery_rank, not_now_count, expires_at, created_at, updated_at)
-              SELECT id, ${command.uuid}, ${priority}::integer, 'pending', 0, 0, ${expiresAt}::bigint, ${opts.now}::bigint, ${opts.now}::bigint
-              FROM unnest(${ids}::text[]) AS id`.execute(trx);
-            return;
-          }
-          for (const part of chunks(ids, rowsPerStatement(dialect, QUEUE_ROW_PARAMETERS))) {
-            await trx
-              .insertInto('command_queue')
-              .values(part.map((enrollmentId) => ({
-                enrollment_id: enrollmentId,
-                command_uuid: command.uuid,
-                priority,
-                status: 'pending' as const,
-                delivery_rank: 0,
-                not_now_count: 0,
-                expires_at: expiresAt,
-                created_at: opts.now,
-                updated_at: opts.now,
-              })))
-              .execute();
-          }
+          // One statement, the ids as one parameter (an array on PostgreSQL, a JSON array read by
+          // json_each on SQLite): parsed and planned once, where multi-row VALUES would bind nine
+          // parameters per row. The join queues only for enrollments that exist and are enrolled;
+          // a checked-out one would never collect its commands, and the queue must not grow for it.
+          const ids$ = dialect === 'postgres' ? sql`unnest(${ids}::text[]) AS given(id)` : sql`json_each(${JSON.stringify(ids)}) AS given`;
+          const givenId = dialect === 'postgres' ? sql.ref('given.id') : sql.ref('given.value');
+          const inserted = await sql`
+            INSERT INTO command_queue
+              (enrollment_id, command_uuid, priority, status, delivery_rank, not_now_count, expires_at, created_at, updated_at)
+            SELECT e.id, ${command.uuid}, CAST(${priority} AS INTEGER), 'pending', 0, 0, CAST(${expiresAt} AS BIGINT), CAST(${opts.now} AS BIGINT), CAST(${opts.now} AS BIGINT)
+            FROM ${ids$} JOIN enrollments e ON e.id = ${givenId} AND e.enabled = 1`.execute(trx);
+          if (Number(inserted.numAffectedRows ?? 0n) !== ids.length) throw new NotEnrolledError(await notEnrolled(trx, ids));
         });
       } catch (err) {
         if (isUniqueViolation(err)) throw new DuplicateCommandError(command.uuid);
-        if (isForeignKeyViolation(err)) {
-          const missing = await missingEnrollments(ids);
-          if (missing.length > 0) throw new UnknownEnrollmentError(missing);
-        }
         throw err;
       }
       return ids.length;

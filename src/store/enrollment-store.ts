@@ -1,7 +1,8 @@
 // Devices and their MDM channels: what Authenticate, TokenUpdate and CheckOut leave behind, the
 // certificate each enrollment is bound to, and the push coordinates APNs needs.
 
-import type { Kysely, Selectable } from 'kysely';
+import type { ExpressionBuilder, Kysely, Selectable } from 'kysely';
+import { UNLOCK_TOKEN_PLATFORMS } from '../mdm/unlock-token.ts';
 import { StoreError, UnknownEnrollmentError } from './errors.ts';
 import { chunks, rowsPerStatement } from './parameter-batches.ts';
 import { precompile } from './precompiled.ts';
@@ -21,8 +22,9 @@ export interface EnrollmentStore {
    * transaction. Apple treats Authenticate as the start of a new enrollment, so an existing
    * enrollment is re-bound to `certHash` (whether that is allowed is the service's decision),
    * loses its push token and magic, restarts its TokenUpdate count and is re-enabled; its user
-   * channels are re-bound and disabled until their own TokenUpdate. The UnlockToken in custody
-   * is never touched. Device facts that are absent keep their stored value.
+   * channels are re-bound and disabled until their own TokenUpdate, and every command still
+   * queued for the device's enrollments is expired. The UnlockToken in custody is never touched.
+   * Device facts that are absent keep their stored value.
    */
   authenticate(a: AuthenticateInput): Promise<Enrollment>;
   /**
@@ -124,10 +126,12 @@ export function createEnrollmentStore(db: Kysely<Database>, dialect: StoreDialec
     ]);
 
   // Statements of the check-in path, compiled once (see precompiled.ts).
+  // A checked-out enrollment has no binding: until it authenticates again it is not managed.
   const boundCertHashStatement = precompile((p: { enrollmentId: string }) => db
     .selectFrom('enrollments')
     .select('cert_hash')
-    .where('id', '=', p.enrollmentId));
+    .where('id', '=', p.enrollmentId)
+    .where('enabled', '=', 1));
   const deviceIdForCertHashStatement = precompile((p: { certHash: string }) => db
     .selectFrom('enrollments')
     .select('device_id')
@@ -157,12 +161,20 @@ export function createEnrollmentStore(db: Kysely<Database>, dialect: StoreDialec
       }))
       .where('id', '=', p.enrollmentId)
       .where('channel', '=', 'device');
-    return requireCertificate ? query.where('cert_hash', '=', p.certHash!) : query;
+    // Bound means bound and enrolled: a checked-out channel is re-enabled by Authenticate only.
+    return requireCertificate ? query.where('cert_hash', '=', p.certHash!).where('enabled', '=', 1) : query;
   };
+  // Custody only where a token can exist (decision 9): a device that sends one anyway — a Mac,
+  // an Apple TV, a Shared iPad, a User Enrollment — has it dropped, and custody stays as it was.
+  const mayHoldUnlockToken = (eb: ExpressionBuilder<Database, 'devices'>) => eb.and([
+    eb('enrollment_kind', '=', 'device'),
+    eb.or([eb('platform', 'is', null), eb('platform', 'in', UNLOCK_TOKEN_PLATFORMS)]),
+  ]);
   const storeUnlockToken = (p: DeviceUnlockToken) => db
     .updateTable('devices')
     .set({ unlock_token: p.unlockToken, unlock_token_at: p.now, updated_at: p.now })
-    .where('id', '=', p.deviceId);
+    .where('id', '=', p.deviceId)
+    .where(mayHoldUnlockToken);
   // PostgreSQL: both updates as one statement (a statement is atomic), so a TokenUpdate with an
   // UnlockToken costs one round trip instead of BEGIN, UPDATE, UPDATE, COMMIT. The device row
   // changes only when the enrollment row did, as in the transaction.
@@ -172,6 +184,7 @@ export function createEnrollmentStore(db: Kysely<Database>, dialect: StoreDialec
       .updateTable('devices')
       .set({ unlock_token: p.unlockToken, unlock_token_at: p.now, updated_at: p.now })
       .where('id', '=', p.deviceId)
+      .where(mayHoldUnlockToken)
       .where(({ exists, selectFrom }) => exists(selectFrom('updated').select('updated.id')))
       .returning('devices.id'))
     .selectFrom('updated')
@@ -262,6 +275,15 @@ export function createEnrollmentStore(db: Kysely<Database>, dialect: StoreDialec
           .where('device_id', '=', a.deviceId)
           .where('channel', '=', 'user')
           .execute();
+        // A new enrollment starts with an empty queue: what was queued for the previous one (a
+        // ClearPasscode carrying the old UnlockToken, a profile for state the device just wiped)
+        // must not reach it. Those commands end as Expired, so their history stays readable.
+        await trx
+          .updateTable('command_queue')
+          .set({ status: 'Expired', delivery_rank: null, updated_at: a.now })
+          .where('delivery_rank', 'is not', null)
+          .where('enrollment_id', 'in', trx.selectFrom('enrollments').select('id').where('device_id', '=', a.deviceId))
+          .execute();
         return toEnrollment(row);
       });
     },
@@ -347,6 +369,7 @@ export function createEnrollmentStore(db: Kysely<Database>, dialect: StoreDialec
             .updateTable('devices')
             .set({ unlock_token: u.unlockToken, unlock_token_at: u.now, updated_at: u.now })
             .where('id', '=', u.deviceId)
+            .where(mayHoldUnlockToken)
             .execute();
         }
         return toEnrollment(row);

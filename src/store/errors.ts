@@ -15,10 +15,18 @@ export class DuplicateCommandError extends StoreError {
 /** One or more enrollment ids are not known to the store. */
 export class UnknownEnrollmentError extends StoreError {
   override name = 'UnknownEnrollmentError';
-  constructor(readonly enrollmentIds: readonly string[]) {
+  constructor(readonly enrollmentIds: readonly string[], what = 'unknown enrollment') {
     const shown = enrollmentIds.slice(0, 5).join(', ');
     const more = enrollmentIds.length > 5 ? ` and ${enrollmentIds.length - 5} more` : '';
-    super(`unknown enrollment${enrollmentIds.length === 1 ? '' : 's'}: ${shown}${more}`);
+    super(`${what}${enrollmentIds.length === 1 ? '' : 's'}: ${shown}${more}`);
+  }
+}
+
+/** Commands go only to enrollments that exist and have not checked out. */
+export class NotEnrolledError extends UnknownEnrollmentError {
+  override name = 'NotEnrolledError';
+  constructor(enrollmentIds: readonly string[]) {
+    super(enrollmentIds, 'unknown or checked-out enrollment');
   }
 }
 
@@ -40,7 +48,3 @@ export function isUniqueViolation(err: unknown): boolean {
   return code === '23505' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE';
 }
 
-export function isForeignKeyViolation(err: unknown): boolean {
-  const code = codeOf(err);
-  return code === '23503' || code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
-}

@@ -167,6 +167,40 @@ for (const database of databaseUrls) {
       expect(await snapshot()).toEqual(before);
     });
 
+    it.concurrent('keeps no UnlockToken that a Mac or a User Enrollment should never have sent (decision 9)', async () => {
+      for (const kind of ['mac', 'iphone-user-enrollment'] as const) {
+        const device = await fleet.enroll(kind, { identity: 'scep' });
+        const forged = await device.sendCheckIn(device.tokenUpdateMessage('device', Buffer.from('an UnlockToken it cannot have')));
+        expect(forged.status).toBe(200);
+        expect((await fleet.getDevice(device.id)).escrow.unlockToken).toBe('absent');
+      }
+    });
+
+    it.concurrent('is not managed after CheckOut: nothing is delivered, and a new Authenticate starts with an empty queue', async () => {
+      const phone = await fleet.enroll('iphone', { identity: 'scep', passcode: '739164' });
+      const token = phone.unlockToken!;
+      const transport = new MdmClient({ serverUrl: fleet.url, identity: phone.identity! });
+      const lateTokenUpdate = phone.tokenUpdateMessage('device', Buffer.from('after check-out'));
+      // A ClearPasscode is queued while the device is out of reach, and then it checks out.
+      phone.dropOff();
+      const queued = await fleet.enqueue(phone.id, { RequestType: 'ClearPasscode', UnlockToken: token });
+      expect(queued.status).toBe(200);
+      expect((await phone.checkOut())?.status).toBe(200);
+      phone.comeBack();
+      // Nothing new can be queued for it, and what was queued is never handed out.
+      expect((await fleet.enqueue(phone.id, { RequestType: 'SecurityInfo' })).status).toBe(404);
+      const idle = await transport.connect({ UDID: phone.udid, Status: 'Idle' });
+      expect(idle.status).toBe(403);
+      expect(idle.body.toString()).not.toContain('ClearPasscode');
+      const tokenUpdate = await transport.checkIn(lateTokenUpdate);
+      expect(tokenUpdate.status).toBe(403);
+      // Enrolling again (Authenticate, TokenUpdate) does not revive what was queued before.
+      await phone.enroll(await fleet.enrollmentUrl(), { identity: 'scep' });
+      await phone.wake();
+      expect(phone.received.commands.map((c) => c.requestType)).not.toContain('ClearPasscode');
+      expect((await fleet.command(phone.id, queued.commandUuid))?.status).toBe('Expired');
+    });
+
     it.concurrent('re-enrolls with a new identity; the old certificate is refused from then on', async () => {
       const phone = await fleet.enroll('iphone', { identity: 'scep', passcode: '739164' });
       const oldIdentity = phone.identity!;

@@ -50,10 +50,32 @@ for (const database of databases) {
       expect(Buffer.from((await handler.reportAndNext(ctx(BOUND), idle))!).toString()).toBe('<plist>CMD-1</plist>');
       await expect(handler.reportAndNext(ctx(OTHER), idle)).rejects.toMatchObject({ status: 403, message: expect.stringContaining('not the one enrolled') });
       await expect(handler.reportAndNext(ctx(OTHER, 'NOBODY'), { ...idle, udid: 'NOBODY' })).rejects.toMatchObject({ status: 403, message: expect.stringContaining('no Authenticate') });
-      // After a re-Authenticate with a new certificate, the old one is refused at once.
+      // After a re-Authenticate with a new certificate, the old one is refused at once; the new
+      // enrollment starts with an empty queue (CMD-1 was for the previous one).
+      await store.commands.enqueue({ uuid: 'CMD-2', requestType: 'ProfileList', body: Buffer.from('<plist>CMD-2</plist>') }, [UDID], { now: 2_500 });
       await store.enrollments.authenticate({ deviceId: UDID, type: 'Device', topic: 'topic', certHash: OTHER, now: 3_000 });
       await expect(handler.reportAndNext(ctx(BOUND), idle)).rejects.toBeInstanceOf(DeviceRefusedError);
-      expect(await handler.reportAndNext(ctx(OTHER), idle)).toBeDefined();
+      expect(await handler.reportAndNext(ctx(OTHER), idle)).toBeUndefined();
+      expect((await store.commands.get(UDID, 'CMD-2'))?.status).toBe('Expired');
+    });
+
+    it('after CheckOut the enrollment gets nothing, on either path, until it authenticates again', async () => {
+      const commands = certificateBinding(store).commands(commandService({ store }));
+      const checkins = certificateBinding(store).checkins(checkinService({ store, masterKey: randomBytes(32) }));
+      await checkins.checkOut(ctx(BOUND), { MessageType: 'CheckOut', Topic: 'topic', UDID, raw: {} } as never);
+      // Idle (the fast path), a result (the ordinary path), TokenUpdate, another CheckOut: all refused.
+      await expect(commands.reportAndNext(ctx(BOUND), idle)).rejects.toMatchObject({ status: 403, message: expect.stringContaining('checked out') });
+      await expect(commands.reportAndNext(ctx(BOUND), { udid: UDID, status: 'Acknowledged', commandUuid: 'CMD-1', response: {} })).rejects.toMatchObject({ status: 403 });
+      await expect(checkins.tokenUpdate(ctx(BOUND), tokenUpdate('AFTER', Buffer.from('unlock-after')))).rejects.toMatchObject({ status: 403 });
+      await expect(checkins.checkOut(ctx(BOUND), { MessageType: 'CheckOut', Topic: 'topic', UDID, raw: {} } as never)).rejects.toMatchObject({ status: 403 });
+      expect(await store.enrollments.get(UDID)).toMatchObject({ enabled: false });
+      expect((await store.commands.get(UDID, 'CMD-1'))?.status).toBe('pending');
+      expect(await store.enrollments.getUnlockToken(UDID)).toBeUndefined();
+      // A new enrollment: Authenticate, then TokenUpdate, and the device is managed again.
+      await checkins.authenticate(ctx(BOUND), { MessageType: 'Authenticate', Topic: 'topic', UDID, raw: {} } as never);
+      await checkins.tokenUpdate(ctx(BOUND), tokenUpdate('AGAIN'));
+      expect(await store.enrollments.get(UDID)).toMatchObject({ enabled: true, pushMagic: 'AGAIN' });
+      expect(await commands.reportAndNext(ctx(BOUND), idle)).toBeUndefined();
     });
 
     it('a result from another certificate is refused before it is recorded', async () => {

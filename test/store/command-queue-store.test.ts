@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/store/database.ts';
-import { DuplicateCommandError, StoreError, UnknownEnrollmentError } from '../../src/store/errors.ts';
+import { DuplicateCommandError, NotEnrolledError, StoreError, UnknownEnrollmentError } from '../../src/store/errors.ts';
 import type { ReportStatus } from '../../src/store/types.ts';
 import { databases } from '../support/databases.ts';
 
@@ -194,6 +194,15 @@ for (const database of databases) {
       await expect(attempt).rejects.toBeInstanceOf(DuplicateCommandError);
       expect((await store.commands.get(A, 'dup'))?.body).toEqual(Buffer.from('<plist>dup</plist>'));
       expect(await store.commands.get(B, 'dup')).toBeUndefined();
+    });
+
+    it('refuses to queue for a checked-out enrollment, naming it, and queues nothing for the others', async () => {
+      await store.enrollments.checkOut(B, 1_500);
+      const attempt = store.commands.enqueue(command('to-the-departed'), [A, B], { now: 2_000 });
+      await expect(attempt).rejects.toBeInstanceOf(NotEnrolledError);
+      await expect(attempt).rejects.toMatchObject({ enrollmentIds: [B], message: expect.stringContaining('checked-out') });
+      expect(await store.commands.get(A, 'to-the-departed')).toBeUndefined();
+      expect(await store.commands.enqueue(command('to-the-departed'), [A], { now: 2_001 })).toBe(1);
     });
 
     it('an empty recipient list is refused', async () => {

@@ -107,7 +107,8 @@ for (const database of databases) {
       const unlock = Buffer.from('kept-ciphertext');
       await store.enrollments.tokenUpdate(tokenUpdate({ unlockToken: unlock }));
       await store.enrollments.checkOut(UDID, 2_500);
-      expect(await store.enrollments.boundCertHash(UDID)).toBe(HASH_A);
+      // Checked out: not managed, so no certificate speaks for it until it authenticates again.
+      expect(await store.enrollments.boundCertHash(UDID)).toBeUndefined();
 
       const again = await store.enrollments.authenticate(authenticate({ certHash: HASH_B, osVersion: undefined, now: 3_000 }));
       expect(again).toMatchObject({ certHash: HASH_B, pushToken: null, pushMagic: null, tokenUpdateCount: 0, enabled: true, createdAt: 1_000, updatedAt: 3_000 });
@@ -115,6 +116,25 @@ for (const database of databases) {
       expect((await store.enrollments.getUnlockToken(UDID))?.equals(unlock)).toBe(true);
       // Device facts left out of the new Authenticate keep their value.
       expect((await store.enrollments.getDevice(UDID))?.osVersion).toBe('17.4');
+    });
+
+    it.each([
+      ['an iPhone', { platform: 'ios' }, true],
+      ['a device whose platform is not known yet', { platform: undefined }, true],
+      ['a Mac', { platform: 'macos', productName: 'Mac14,2', model: 'Mac14,2' }, false],
+      ['an Apple TV', { platform: 'tvos', productName: 'AppleTV14,1', model: 'AppleTV14,1' }, false],
+      ['a Shared iPad', { platform: 'ipados', enrollmentKind: 'shared-ipad' }, false],
+      ['a User Enrollment', { platform: 'ios', enrollmentKind: 'user' }, false],
+    ] as const)('keeps an UnlockToken from %s only where one can exist (decision 9): %s', async (_what, facts, kept) => {
+      await store.enrollments.authenticate(authenticate(facts as Partial<AuthenticateInput>));
+      // With and without the binding condition: the two statements that can store a token.
+      await store.enrollments.tokenUpdate(tokenUpdate({ unlockToken: Buffer.from('first') }));
+      await store.enrollments.tokenUpdate(tokenUpdate({ unlockToken: Buffer.from('second'), boundCertHash: HASH_A, now: 2_500 }));
+      const held = await store.enrollments.getUnlockToken(UDID);
+      if (kept) expect(held?.toString()).toBe('second');
+      else expect(held).toBeUndefined();
+      // The TokenUpdate itself is recorded either way.
+      expect(await store.enrollments.get(UDID)).toMatchObject({ tokenUpdateCount: 2, enabled: true });
     });
 
     it('tokenUpdate for a device that never authenticated fails and stores nothing', async () => {
@@ -159,6 +179,24 @@ for (const database of databases) {
       expect((await store.enrollments.listForDevice(UDID)).map((e) => e.id)).toEqual([UDID, USER]);
       // The device channel is untouched by the user channel's update.
       expect((await store.enrollments.get(UDID))?.tokenUpdateCount).toBe(0);
+    });
+
+    it('re-Authenticate expires what was still queued for the device and its user channels, and keeps finished results', async () => {
+      await store.enrollments.authenticate(authenticate());
+      await store.enrollments.tokenUpdate(tokenUpdate({ enrollmentId: USER, channel: 'user', type: 'User' }));
+      const command = (uuid: string) => ({ uuid, requestType: 'ProfileList', body: Buffer.from(`<plist>${uuid}</plist>`) });
+      await store.commands.enqueue(command('DONE'), [UDID], { now: 2_000 });
+      await store.commands.enqueue(command('DEFERRED'), [UDID], { now: 2_001 });
+      await store.commands.enqueue(command('WAITING'), [UDID, USER], { now: 2_002 });
+      await store.commands.report(UDID, 'DONE', 'Acknowledged', Buffer.from('ok'), 2_100);
+      await store.commands.report(UDID, 'DEFERRED', 'NotNow', null, 2_200);
+
+      await store.enrollments.authenticate(authenticate({ certHash: HASH_B, now: 3_000 }));
+      expect((await store.commands.get(UDID, 'DONE'))?.status).toBe('Acknowledged');
+      for (const [id, uuid] of [[UDID, 'DEFERRED'], [UDID, 'WAITING'], [USER, 'WAITING']] as const) {
+        expect(await store.commands.get(id, uuid)).toMatchObject({ status: 'Expired', updatedAt: 3_000 });
+      }
+      expect(await store.commands.next(UDID, { skipNotNow: false, now: 3_001 })).toBeUndefined();
     });
 
     it('re-Authenticate re-binds and disables the user channels until their own TokenUpdate', async () => {
