@@ -28,11 +28,14 @@ export const MDM_PAYLOAD_TYPE = 'com.apple.mdm';
 export const SCEP_PAYLOAD_TYPE = 'com.apple.security.scep';
 export const PKCS12_PAYLOAD_TYPE = 'com.apple.security.pkcs12';
 /**
- * GetBootstrapToken/SetBootstrapToken are served (checkin-service.ts); GetToken is not, and
- * per-user connections are left out until user channels are managed (adding or removing that
- * capability later is an update Apple rejects, com.apple.mdm.yaml ServerCapabilities).
+ * Per-user connections: Apple requires the capability "when managing Shared iPad or macOS devices",
+ * and adding or removing it later is an update Apple rejects (com.apple.mdm.yaml
+ * ServerCapabilities), so it is offered from the first enrollment. User channels are served (their
+ * TokenUpdate and command queue); macOS network-account users are declined at UserAuthenticate
+ * (410), which Apple defines as "do not manage this user". GetBootstrapToken/SetBootstrapToken are
+ * served (checkin-service.ts); GetToken is not.
  */
-export const SERVER_CAPABILITIES = ['com.apple.mdm.bootstraptoken'] as const;
+export const SERVER_CAPABILITIES = ['com.apple.mdm.per-user-connections', 'com.apple.mdm.bootstraptoken'] as const;
 
 export type ProfileIdentity =
   | {

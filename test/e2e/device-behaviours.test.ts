@@ -201,6 +201,17 @@ for (const database of databaseUrls) {
       expect((await fleet.command(phone.id, queued.commandUuid))?.status).toBe('Expired');
     });
 
+    it.concurrent('serves the user channel of a Shared iPad: its own push, its own queue', async () => {
+      const ipad = await fleet.enroll('shared-ipad', { identity: 'scep' });
+      const user = (await fleet.getDevice(ipad.id)).enrollments.find((e) => e.channel === 'user')!;
+      expect(user).toMatchObject({ type: 'Shared iPad', enabled: true, pushable: true });
+      const queued = await fleet.enqueue(user.id, { RequestType: 'ProfileList' });
+      expect(queued.status).toBe(200);
+      expect((await fleet.untilAnswered(user.id, queued.commandUuid)).status).toBe('Acknowledged');
+      expect(ipad.received.pushes.some((p) => p.channel === 'user')).toBe(true);
+      expect(ipad.received.commands.find((c) => c.commandUuid === queued.commandUuid)).toMatchObject({ channel: 'user', status: 'Acknowledged' });
+    });
+
     it.concurrent('re-enrolls with a new identity; the old certificate is refused from then on', async () => {
       const phone = await fleet.enroll('iphone', { identity: 'scep', passcode: '739164' });
       const oldIdentity = phone.identity!;

@@ -82,10 +82,21 @@ async function kindPath(fleet: Fleet, c: KindCase): Promise<void> {
   expect(view).toMatchObject({ udid: device.id, platform: kind.platform, productName: kind.productName, osVersion: kind.osVersion });
   expect(view.escrow.unlockToken).toBe(c.escrow);
   expect(device.unlockToken !== undefined).toBe(c.escrow === 'escrowed');
-  expect(view.enrollments).toEqual([expect.objectContaining({
-    id: device.id, channel: 'device', enabled: true, pushable: true, tokenUpdateCount: 1,
-    type: kind.enrollment === 'user' ? 'User Enrollment (Device)' : 'Device',
-  })]);
+  // The server offers per-user connections (Apple requires it for Shared iPad and macOS): a
+  // Shared iPad's signed-in user and a Mac's User Enrollment user open a user channel at once; a
+  // Mac's local user is declined at UserAuthenticate (410) and gets none.
+  const userChannel = kind.enrollment === 'shared-ipad' || (kind.platform === 'macos' && kind.enrollment === 'user');
+  expect(view.enrollments).toEqual([
+    expect.objectContaining({
+      id: device.id, channel: 'device', enabled: true, pushable: true, tokenUpdateCount: 1,
+      type: kind.enrollment === 'user' ? 'User Enrollment (Device)' : 'Device',
+    }),
+    ...(userChannel ? [expect.objectContaining({
+      channel: 'user', enabled: true, pushable: true, tokenUpdateCount: 1,
+      type: kind.enrollment === 'shared-ipad' ? 'Shared iPad' : 'User Enrollment',
+    })] : []),
+  ]);
+  expect(device.userPushToken !== undefined).toBe(userChannel);
   if (kind.enrollment === 'user') {
     // User Enrollment sends an EnrollmentID instead of the UDID, and never the serial number.
     expect(device.id).not.toBe(device.udid);
@@ -175,7 +186,8 @@ async function kindPath(fleet: Fleet, c: KindCase): Promise<void> {
   // Removing the MDM profile: CheckOut (the profile asks for it), and the server disables the enrollment.
   const checkOut = await device.checkOut();
   expect(checkOut?.status).toBe(200);
-  expect((await fleet.getDevice(device.id)).enrollments).toEqual([expect.objectContaining({ id: device.id, enabled: false })]);
+  // Its user channel goes with it.
+  expect((await fleet.getDevice(device.id)).enrollments.map((e) => e.enabled)).toEqual(userChannel ? [false, false] : [false]);
   expect(device.refusals).toEqual([]);
 }
 

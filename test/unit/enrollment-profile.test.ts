@@ -54,7 +54,7 @@ describe('enrollment profile keys', () => {
       AccessRights: 8191,
       SignMessage: true,
       CheckOutWhenRemoved: true,
-      ServerCapabilities: ['com.apple.mdm.bootstraptoken'],
+      ServerCapabilities: ['com.apple.mdm.per-user-connections', 'com.apple.mdm.bootstraptoken'],
     }));
     for (const uuid of [profile.PayloadUUID, scep.PayloadUUID, mdm.PayloadUUID]) expect(uuid).toMatch(UUID);
     expect(new Set([profile.PayloadUUID, scep.PayloadUUID, mdm.PayloadUUID]).size).toBe(3);
@@ -131,7 +131,7 @@ describe('signed profile', () => {
     expect(read.signature?.signatureValid).toBe(true);
     expect(read.signature?.signers[0]?.subject).toContain('mdm.example.com');
     const contents = await readEnrollmentProfile(bytes);
-    expect(contents).toMatchObject({ signed: true, topic: base.topic, serverUrl: 'https://mdm.example.com/mdm/connect', signMessage: true, serverCapabilities: ['com.apple.mdm.bootstraptoken'] });
+    expect(contents).toMatchObject({ signed: true, topic: base.topic, serverUrl: 'https://mdm.example.com/mdm/connect', signMessage: true, serverCapabilities: ['com.apple.mdm.per-user-connections', 'com.apple.mdm.bootstraptoken'] });
     const dir = mkdtempSync(join(tmpdir(), 'lockwarden-profile-'));
     writeFileSync(join(dir, 'p.mobileconfig'), bytes);
     const out = execFileSync('openssl', ['smime', '-verify', '-noverify', '-inform', 'DER', '-in', join(dir, 'p.mobileconfig')], { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
