@@ -9,6 +9,7 @@ import { opsRoutes } from './ops-routes.ts';
 import { adminRoutes } from './admin-routes.ts';
 import { nanoMdmCompatRoutes } from './nanomdm-compat-routes.ts';
 import { auditRoutes } from './audit-routes.ts';
+import { policyRoutes } from './policy-routes.ts';
 import { enrollRoutes, enrollRoutesOptions } from './enroll-routes.ts';
 import { registerOpenApi } from './openapi.ts';
 
@@ -53,6 +54,7 @@ export async function buildApp(runtime: Runtime, options: { logger?: boolean } =
     audit: runtime.audit,
   });
   await app.register(auditRoutes, { store: runtime.store, audit: runtime.audit, apiTokens: runtime.apiTokens });
+  await app.register(policyRoutes, { store: runtime.store, policies: runtime.policies });
   if (runtime.deviceCa) {
     // With an external device CA there is nothing to issue identities with.
     await app.register(enrollRoutes, enrollRoutesOptions({

@@ -36,6 +36,7 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
       tags: [
         { name: 'Enrollment', description: 'Enrollment tokens and the links devices enroll with' },
         { name: 'Devices', description: 'Enrolled devices, their escrow status and commands' },
+        { name: 'Policies', description: "Stored passcode policies, their versions and assignments, and each device's effective policy" },
         { name: 'Push', description: 'The APNs push certificate' },
         { name: 'NanoMDM compatibility', description: "NanoMDM's /v1 API for existing tooling" },
         { name: 'Audit', description: 'The tamper-evident audit log' },

@@ -19,7 +19,13 @@ export type AuditAction =
   | 'api-token.revoke'
   | 'enrollment-token.create'
   | 'push-certificate.import'
-  | 'command.enqueue';
+  | 'command.enqueue'
+  | 'policy.create'
+  | 'policy.update'
+  | 'policy.delete'
+  | 'policy.assign'
+  | 'policy.unassign'
+  | 'device.groups';
 
 export interface AuditActor {
   /** An API token id, or 'system' (the server itself) / 'cli'. */

@@ -10,7 +10,8 @@ import { UnknownEnrollmentError } from '../store/errors.ts';
 import type { Enrollment } from '../store/types.ts';
 import { offerTokenUpdateWithBinding } from './certificate-binding.ts';
 import { DeviceRefusedError } from './device-refusal.ts';
-import { declarativeManagementAnswer } from './declarative-service.ts';
+import { createDeclarativeService, noDeclarations } from './declarative-service.ts';
+import type { DeclarativeService } from './declarative-service.ts';
 
 /** AAD contexts: a sealed token opens only for the device it was sealed for (decision 9). */
 export const unlockTokenContext = (deviceId: string) => `unlock-token:${deviceId}`;
@@ -33,10 +34,13 @@ const unknownDevice = (deviceId: string) => new DeviceRefusedError(403, `unknown
 export interface CheckinServiceDeps {
   store: Store;
   masterKey: Buffer;
+  /** Answers DeclarativeManagement; default: no declarations for anyone. */
+  declarative?: Pick<DeclarativeService, 'answer'>;
 }
 
-export function checkinService({ store, masterKey }: CheckinServiceDeps): CheckinHandler {
-  const { handler, tokenUpdate } = createCheckinService({ store, masterKey });
+export function checkinService(deps: CheckinServiceDeps): CheckinHandler {
+  const { store } = deps;
+  const { handler, tokenUpdate } = createCheckinService(deps);
   // TokenUpdate on the device channel with the certificate binding as a condition of the write
   // (see certificate-binding.ts): one statement fewer than the binding read before the update.
   return offerTokenUpdateWithBinding(handler, async (ctx, message, check) => {
@@ -56,7 +60,7 @@ export function checkinService({ store, masterKey }: CheckinServiceDeps): Checki
   });
 }
 
-function createCheckinService({ store, masterKey }: CheckinServiceDeps) {
+function createCheckinService({ store, masterKey, declarative = createDeclarativeService({ store, declarationsFor: noDeclarations }) }: CheckinServiceDeps) {
   const requireDevice = async (deviceId: string) => {
     const device = await store.enrollments.getDevice(deviceId);
     if (!device) throw unknownDevice(deviceId);
@@ -158,7 +162,7 @@ function createCheckinService({ store, masterKey }: CheckinServiceDeps) {
     async declarativeManagement(ctx, message) {
       const e = enrollmentIn(ctx);
       await requireDevice(e.deviceId);
-      return declarativeManagementAnswer(ctx, message);
+      return declarative.answer(ctx, message);
     },
 
     async getToken(_ctx, message) {

@@ -21,6 +21,8 @@ import type { AuditActor, AuditLog } from './audit-log.ts';
 import { certificateBinding } from './certificate-binding.ts';
 import { checkinService } from './checkin-service.ts';
 import { commandService } from './command-service.ts';
+import { createDeclarativeService, noDeclarations } from './declarative-service.ts';
+import type { DeclarationsProvider, DeclarativeService } from './declarative-service.ts';
 import { countCheckins, countCommands, createMetrics } from './metrics.ts';
 import type { Metrics } from './metrics.ts';
 import { ConfigError } from './server-config.ts';
@@ -32,6 +34,8 @@ import { apnsCertificateOf, importPushCertificate, resolvePushSetup } from './pu
 import type { ImportResult, PushCertificateInput } from './push/push-certificate.ts';
 import { startQueueMaintenance } from './queue-maintenance.ts';
 import { createWebhookSender, webhookCheckins, webhookCommands } from './webhooks.ts';
+import { createPolicyService } from './policies.ts';
+import type { PolicyService } from './policies.ts';
 import { createPushService } from './push/push-service.ts';
 
 /** Log fields that must never reach a log line, whatever code logs them. */
@@ -95,6 +99,10 @@ export interface Runtime {
   /** The tamper-evident log of sensitive admin actions. */
   audit: AuditLog;
   apiTokens: ApiTokenService;
+  /** Stored policies, their assignments, and each device's effective policy. */
+  policies: PolicyService;
+  /** Declarative Device Management: what each enrollment is served, its reported status, sync requests. */
+  declarative: DeclarativeService;
   log: Logger;
   /** Set only on the start that created it: shown once, never stored in clear. */
   newAdminToken?: string;
@@ -158,7 +166,12 @@ async function ensureAdminToken(store: Store, apiTokens: ApiTokenService, config
   return (await apiTokens.issue(SYSTEM_ACTOR, { name: 'bootstrap (first start)', role: 'admin' })).token;
 }
 
-export async function openRuntime(config: ServerConfig, now = Date.now): Promise<Runtime> {
+export interface RuntimeOptions {
+  /** The declarations each enrollment gets over DDM; default: none (noDeclarations). */
+  declarationsFor?: DeclarationsProvider;
+}
+
+export async function openRuntime(config: ServerConfig, now = Date.now, options: RuntimeOptions = {}): Promise<Runtime> {
   const warnings: string[] = [];
   const log = pino({ level: config.logLevel, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } });
   const { store, masterKey } = await openStorage(config);
@@ -196,7 +209,12 @@ export async function openRuntime(config: ServerConfig, now = Date.now): Promise
     const webhooks = config.webhookUrl
       ? createWebhookSender({ url: config.webhookUrl, ...(config.webhookSecret && { secret: config.webhookSecret }), log, registry: metrics.registry })
       : undefined;
-    const checkin = countCheckins(metrics, binding.checkins(checkinService({ store, masterKey })));
+    const declarative = createDeclarativeService({
+      store, audit, now,
+      declarationsFor: options.declarationsFor ?? noDeclarations,
+      push: (ids) => pushService.push(ids),
+    });
+    const checkin = countCheckins(metrics, binding.checkins(checkinService({ store, masterKey, declarative })));
     const commands = countCommands(metrics, binding.commands(commandService({ store })));
     const maintenance = startQueueMaintenance({ store, retentionMs: config.commandRetentionDays * 86_400_000, log });
     return {
@@ -226,6 +244,8 @@ export async function openRuntime(config: ServerConfig, now = Date.now): Promise
       masterKey,
       audit,
       apiTokens,
+      declarative,
+      policies: createPolicyService(store, audit, now),
       ...(deviceCa && { deviceCa }),
       ...(signingIdentity && { signingIdentity }),
       trust,

@@ -34,6 +34,17 @@ export class DeclarativeSyncError extends Error {
 export const SIMPLE_ACTIVATION = 'com.apple.activation.simple';
 export const STATUS_SUBSCRIPTIONS = 'com.apple.configuration.management.status-subscriptions';
 
+/**
+ * Why the device rejected a configuration, as a StatusReason (mdm/commands/declarativemanagement.yaml
+ * reasons): Error.ConfigurationNotSupported for a platform, scope or enrollment that cannot have it,
+ * with the declaration's Identifier and ServerToken as details; Error.ConfigurationCannotBeApplied
+ * for settings the device cannot apply.
+ */
+export interface DeclarationRejection {
+  code: 'Error.ConfigurationNotSupported' | 'Error.ConfigurationCannotBeApplied';
+  description: string;
+}
+
 export interface SyncOutcome {
   /** The DeclarationsToken changed, so the manifest was fetched. */
   fetchedManifest: boolean;
@@ -111,11 +122,14 @@ export class DeclarationStore {
     return [...this.#held.values()].filter((held) => held.group === 'configuration' && named.has(held.identifier));
   }
 
-  /** Status items named by active status-subscriptions configurations (combine: set union). */
-  subscribedStatusItems(): Set<string> {
+  /**
+   * Status items named by active status-subscriptions configurations (combine: set union); one the
+   * device rejected (`invalid`) subscribes nothing.
+   */
+  subscribedStatusItems(invalid: ReadonlyMap<string, unknown> = new Map()): Set<string> {
     const items = new Set<string>();
     for (const held of this.activeConfigurations()) {
-      if (held.type !== STATUS_SUBSCRIPTIONS) continue;
+      if (held.type !== STATUS_SUBSCRIPTIONS || invalid.has(held.identifier)) continue;
       const list = held.payload.StatusItems;
       if (!Array.isArray(list)) continue;
       for (const item of list) if (isObject(item) && typeof item.Name === 'string') items.add(item.Name);
@@ -127,17 +141,17 @@ export class DeclarationStore {
    * The management.declarations status item: every declaration with whether it is active and
    * valid. `invalid` names configurations the device rejected, with the reason.
    */
-  declarationsStatus(invalid: ReadonlyMap<string, string> = new Map()): Record<string, unknown> {
+  declarationsStatus(invalid: ReadonlyMap<string, DeclarationRejection> = new Map()): Record<string, unknown> {
     const active = new Set(this.activeConfigurations().map((held) => held.identifier));
     const out: Record<string, unknown[]> = { activations: [], configurations: [], assets: [], management: [] };
     for (const held of this.#held.values()) {
-      const reason = held.group === 'configuration' ? invalid.get(held.identifier) : undefined;
+      const rejection = held.group === 'configuration' ? invalid.get(held.identifier) : undefined;
       const entry = {
         identifier: held.identifier,
         'server-token': held.serverToken,
         active: held.group === 'activation' || active.has(held.identifier),
-        valid: reason === undefined ? 'valid' : 'invalid',
-        ...(reason !== undefined && { reasons: [{ code: 'Error.ConfigurationCannotBeApplied', description: reason }] }),
+        valid: rejection === undefined ? 'valid' : 'invalid',
+        ...(rejection !== undefined && { reasons: [{ ...rejection, details: { Identifier: held.identifier, ServerToken: held.serverToken } }] }),
       };
       const bucket = held.group === 'activation' ? 'activations' : held.group === 'configuration' ? 'configurations' : held.group === 'asset' ? 'assets' : 'management';
       out[bucket]!.push(entry);

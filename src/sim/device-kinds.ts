@@ -202,6 +202,26 @@ export function appliesPasscodeDeclaration(kind: Pick<DeviceKind, 'platform' | '
 }
 
 /**
+ * Whether a com.apple.configuration.management.status-subscriptions declaration applies
+ * (management.status-subscriptions.yaml allowed-enrollments): iOS, iPadOS (Shared iPad included),
+ * visionOS and tvOS on every enrollment they have; macOS supervised or under User Enrollment, not
+ * an unsupervised Device Enrollment; watchOS only supervised.
+ */
+export function appliesStatusSubscriptions(kind: Pick<DeviceKind, 'platform' | 'enrollment' | 'supervised'>): boolean {
+  switch (kind.platform) {
+    case 'ios':
+    case 'ipados':
+    case 'visionos':
+    case 'tvos':
+      return true;
+    case 'macos':
+      return kind.supervised || kind.enrollment === 'user';
+    case 'watchos':
+      return kind.supervised;
+  }
+}
+
+/**
  * Whether the passcode.is-compliant / passcode.is-present status items exist
  * (declarative/status/passcode.*.yaml): iOS and visionOS on every enrollment, watchOS only
  * supervised, never macOS or tvOS.

@@ -21,10 +21,11 @@ import { encodePlist } from '../plist/plist-codec.ts';
 import { DDM_PASSCODE_TYPE } from '../policy/ddm-declaration.ts';
 import { VirtualClock } from './clock.ts';
 import type { Clock } from './clock.ts';
-import { DeclarationStore, statusReport } from './declarative-client.ts';
+import { DeclarationStore, STATUS_SUBSCRIPTIONS, statusReport } from './declarative-client.ts';
+import type { DeclarationRejection } from './declarative-client.ts';
 import { deviceInformationAnswer, isDict, profileListItem, securityInfoAnswer } from './device-answers.ts';
 import type { DeviceFacts, HeldProfile } from './device-answers.ts';
-import { APPLE_OS_OF, appliesPasscodeDeclaration, deviceKind, mayEscrowUnlockToken, reportsPasscodeStatus } from './device-kinds.ts';
+import { APPLE_OS_OF, appliesPasscodeDeclaration, appliesStatusSubscriptions, deviceKind, mayEscrowUnlockToken, reportsPasscodeStatus } from './device-kinds.ts';
 import type { DeviceKind, PresetName } from './device-kinds.ts';
 import { MdmClient } from './mdm-client.ts';
 import type { MdmResponse } from './mdm-client.ts';
@@ -179,7 +180,7 @@ export class SimulatedDevice {
   #deferredWhileLocked = false;
   #ddmEnabled = false;
   #ddmPolicies: InstalledPasscodePolicy[] = [];
-  #ddmInvalid = new Map<string, string>();
+  #ddmInvalid = new Map<string, DeclarationRejection>();
   #lastReportedStatus: string | undefined;
   #eraseAfterReport = false;
   readonly #wakes = new Map<Channel, { running?: Promise<void>; again?: Promise<void> }>();
@@ -783,17 +784,19 @@ export class SimulatedDevice {
 
   #applyDeclarations(): void {
     const now = this.clock.now();
-    const invalid = new Map<string, string>();
+    const invalid = new Map<string, DeclarationRejection>();
     const policies: InstalledPasscodePolicy[] = [];
+    const notSupported = (type: string): DeclarationRejection => ({ code: 'Error.ConfigurationNotSupported', description: `${type} does not apply to this enrollment` });
     for (const held of this.declarations.activeConfigurations()) {
+      if (held.type === STATUS_SUBSCRIPTIONS && !appliesStatusSubscriptions(this.kind)) invalid.set(held.identifier, notSupported(STATUS_SUBSCRIPTIONS));
       if (held.type !== DDM_PASSCODE_TYPE) continue;
       if (!appliesPasscodeDeclaration(this.kind)) {
-        invalid.set(held.identifier, `${DDM_PASSCODE_TYPE} does not apply to this enrollment`);
+        invalid.set(held.identifier, notSupported(DDM_PASSCODE_TYPE));
         continue;
       }
       const reading = declarationRequirements(this.kind, held.declaration);
       if (!reading.ok) {
-        invalid.set(held.identifier, reading.reason);
+        invalid.set(held.identifier, { code: 'Error.ConfigurationCannotBeApplied', description: reading.reason });
         continue;
       }
       const source = `ddm:${held.identifier}`;
@@ -820,7 +823,7 @@ export class SimulatedDevice {
   #passcodeStatusItems(): Map<string, unknown> {
     const items = new Map<string, unknown>();
     if (!reportsPasscodeStatus(this.kind)) return items;
-    const subscribed = this.declarations.subscribedStatusItems();
+    const subscribed = this.declarations.subscribedStatusItems(this.#ddmInvalid);
     const status = this.passcodeStatus();
     if (subscribed.has('passcode.is-compliant')) items.set('passcode.is-compliant', status.compliant);
     if (subscribed.has('passcode.is-present')) items.set('passcode.is-present', status.present);

@@ -15,10 +15,14 @@ import { createCertificateStore } from './certificate-store.ts';
 import type { CertificateStore } from './certificate-store.ts';
 import { createCommandQueueStore } from './command-queue-store.ts';
 import type { CommandQueueStore } from './command-queue-store.ts';
+import { createDeclarativeStore } from './declarative-store.ts';
+import type { DeclarativeStore } from './declarative-store.ts';
 import { createEnrollmentStore } from './enrollment-store.ts';
 import type { EnrollmentStore } from './enrollment-store.ts';
 import { StoreError } from './errors.ts';
 import { migrateToLatest } from './migrate.ts';
+import { createPolicyStore } from './policy-store.ts';
+import type { PolicyStore } from './policy-store.ts';
 import type { Database } from './schema.ts';
 import { createSecretStore } from './secret-store.ts';
 import type { SecretStore } from './secret-store.ts';
@@ -47,6 +51,8 @@ export interface Repositories {
   secrets: SecretStore;
   certificates: CertificateStore;
   audit: AuditStore;
+  policies: PolicyStore;
+  declarative: DeclarativeStore;
 }
 
 export interface Store extends Repositories {
@@ -116,6 +122,8 @@ function repositories(db: Kysely<Database>, dialect: StoreDialect): Repositories
     get secrets() { return made.secrets ??= createSecretStore(db); },
     get certificates() { return made.certificates ??= createCertificateStore(db); },
     get audit() { return made.audit ??= createAuditStore(db, dialect); },
+    get policies() { return made.policies ??= createPolicyStore(db, dialect); },
+    get declarative() { return made.declarative ??= createDeclarativeStore(db, dialect); },
   };
 }
 

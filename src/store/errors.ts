@@ -38,6 +38,22 @@ export class DuplicateKeyError extends StoreError {
   }
 }
 
+/** No live policy with this id. */
+export class UnknownPolicyError extends StoreError {
+  override name = 'UnknownPolicyError';
+  constructor(readonly policyId: string) {
+    super(`no policy ${policyId}`);
+  }
+}
+
+/** Optimistic concurrency: the policy moved on since the version the caller last read. */
+export class PolicyVersionConflictError extends StoreError {
+  override name = 'PolicyVersionConflictError';
+  constructor(readonly policyId: string, readonly expectedVersion: number, readonly currentVersion: number) {
+    super(`policy ${policyId} is at version ${currentVersion}, not ${expectedVersion}: read it again and reapply the change`);
+  }
+}
+
 function codeOf(err: unknown): unknown {
   return typeof err === 'object' && err !== null && 'code' in err ? err.code : undefined;
 }

@@ -7,6 +7,7 @@ export type { CommandQueueStore } from './command-queue-store.ts';
 export type { TokenStore } from './token-store.ts';
 export type { SecretStore } from './secret-store.ts';
 export type { CertificateStore } from './certificate-store.ts';
-export { DuplicateCommandError, DuplicateKeyError, StoreError, UnknownEnrollmentError } from './errors.ts';
+export type { PolicyStore } from './policy-store.ts';
+export { DuplicateCommandError, DuplicateKeyError, PolicyVersionConflictError, StoreError, UnknownEnrollmentError, UnknownPolicyError } from './errors.ts';
 export { migrateDownAll, migrateToLatest } from './migrate.ts';
 export * from './types.ts';

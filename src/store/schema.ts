@@ -4,6 +4,7 @@
 
 import type {
   ApiTokenRole,
+  AssignmentKind,
   EnrollmentChannel,
   EnrollmentKind,
   EnrollmentTokenIdentity,
@@ -133,6 +134,69 @@ export interface AuditEventsTable {
   mac: string;
 }
 
+/** A stored policy; its content is in policy_versions (current_version is the live one). */
+export interface PoliciesTable {
+  id: string;
+  /** Unique among policies not deleted. */
+  name: string;
+  /** PayloadIdentifier base, fixed at creation. */
+  identifier: string;
+  current_version: number;
+  created_at: number;
+  updated_at: number;
+  /** Soft delete: the versions stay for the record, the assignments go. */
+  deleted_at: number | null;
+}
+
+export interface PolicyVersionsTable {
+  policy_id: string;
+  version: number;
+  /** JSON: the policy document as the engine writes it back (toPolicyDocument). */
+  document: string;
+  /** JSON: the canonical requirements, ready to merge without parsing the document again. */
+  requirements: string;
+  /** JSON: identifier, display name, organization, description. */
+  meta: string;
+  created_at: number;
+  /** An API token id, or 'system' / 'cli'. */
+  created_by: string | null;
+}
+
+export interface DeviceGroupsTable {
+  device_id: string;
+  name: string;
+}
+
+export interface PolicyAssignmentsTable {
+  policy_id: string;
+  target_kind: AssignmentKind;
+  /** A device id, a group name, or '' for the whole fleet. */
+  target: string;
+  created_at: number;
+  created_by: string | null;
+}
+
+/** Declarative Device Management status per enrollment (declarative-store.ts). */
+export interface DeclarativeStatusTable {
+  enrollment_id: string;
+  /** JSON: the merged StatusItems, nested by the dots in their names. */
+  status: string;
+  /** JSON: StatusReport Errors still standing, one per status item. */
+  errors: string;
+  /** The DeclarationsToken of the manifest the device had fetched when it reported. */
+  declarations_token_reported: string | null;
+  updated_at: number;
+}
+
+/** The DeclarationsToken served per enrollment and when it last changed (the SyncTokens Timestamp). */
+export interface DeclarativeTokensTable {
+  enrollment_id: string;
+  token: string;
+  changed_at: number;
+  fetched_token: string | null;
+  fetched_at: number | null;
+}
+
 export interface Database {
   devices: DevicesTable;
   enrollments: EnrollmentsTable;
@@ -143,4 +207,10 @@ export interface Database {
   secrets: SecretsTable;
   certificates: CertificatesTable;
   audit_events: AuditEventsTable;
+  policies: PoliciesTable;
+  policy_versions: PolicyVersionsTable;
+  device_groups: DeviceGroupsTable;
+  policy_assignments: PolicyAssignmentsTable;
+  declarative_status: DeclarativeStatusTable;
+  declarative_tokens: DeclarativeTokensTable;
 }

@@ -290,3 +290,120 @@ export type AuditBreak = 'missing' | 'link' | 'mac';
 export type AuditVerification =
   | { ok: true; count: number; head: { seq: number; mac: string } | null }
   | { ok: false; /** Events verified before the break. */ count: number; seq: number; problem: AuditBreak; message: string };
+
+/** Where a policy assignment points: one device, a group of devices, or the whole fleet. */
+export type AssignmentKind = 'device' | 'group' | 'all';
+
+export type AssignmentTarget = { kind: 'device'; udid: string } | { kind: 'group'; group: string } | { kind: 'all' };
+
+/**
+ * One version of a stored policy. The JSON parts are the policy engine's own shapes (document,
+ * PasscodeRequirements, PolicyMeta), kept opaque here: the store does not interpret policies.
+ */
+export interface PolicyVersion {
+  policyId: string;
+  version: number;
+  document: Record<string, unknown>;
+  requirements: Record<string, unknown>;
+  meta: Record<string, unknown>;
+  createdAt: number;
+  /** An API token id, or 'system' / 'cli'. */
+  createdBy: string | null;
+}
+
+export type PolicyVersionSummary = Pick<PolicyVersion, 'version' | 'createdAt' | 'createdBy'>;
+
+/** A live policy with its current version. */
+export interface StoredPolicy {
+  id: string;
+  name: string;
+  identifier: string;
+  currentVersion: number;
+  createdAt: number;
+  updatedAt: number;
+  current: PolicyVersion;
+}
+
+export interface NewPolicyVersion {
+  document: Record<string, unknown>;
+  requirements: Record<string, unknown>;
+  meta: Record<string, unknown>;
+  createdBy: string | null;
+  now: number;
+}
+
+export interface NewPolicy extends NewPolicyVersion {
+  /** Default: a short random id. */
+  id?: string;
+  name: string;
+  identifier: string;
+}
+
+export interface PolicyAssignment {
+  policyId: string;
+  target: AssignmentTarget;
+  createdAt: number;
+  createdBy: string | null;
+}
+
+/** A policy that applies to a device: its current version, and every route it reaches the device by. */
+export interface AssignedPolicy {
+  policyId: string;
+  name: string;
+  identifier: string;
+  version: number;
+  requirements: Record<string, unknown>;
+  meta: Record<string, unknown>;
+  via: AssignmentTarget[];
+}
+
+/** The four kinds of declaration (declarative/protocol/declarationitemsresponse.yaml). */
+export type DeclarationGroup = 'activation' | 'configuration' | 'asset' | 'management';
+
+/** A StatusReport error (declarative/protocol/statusreport.yaml Errors), as the device sent it. */
+export interface DeclarativeReportError {
+  StatusItem: string;
+  Reasons?: Record<string, unknown>[];
+}
+
+/** An enrollment's declarative status as stored: Apple's JSON, incremental reports merged in. */
+export interface StoredDeclarativeStatus {
+  /** StatusItems nested by the dots in their names (`passcode.is-compliant` → passcode["is-compliant"]). */
+  statusItems: Record<string, unknown>;
+  /** Errors still standing, one per status item. */
+  errors: DeclarativeReportError[];
+  /** The DeclarationsToken of the manifest the device had fetched when it last reported. */
+  declarationsToken: string | null;
+  updatedAt: number;
+}
+
+export interface DeclarationStatusReason {
+  code: string;
+  description?: string;
+  details?: Record<string, unknown>;
+}
+
+/** One declaration as the device reports it (declarative/status/management.declarations.yaml). */
+export interface ReportedDeclaration {
+  group: DeclarationGroup;
+  identifier: string;
+  serverToken: string;
+  active: boolean;
+  valid: 'valid' | 'invalid' | 'unknown';
+  reasons?: DeclarationStatusReason[];
+}
+
+/** The typed reading of StoredDeclarativeStatus that compliance works from. */
+export interface DeclarativeStatus {
+  /** passcode.is-compliant, when the device has reported it (iOS 16, visionOS 1.1, watchOS 10). */
+  passcodeIsCompliant?: boolean;
+  /** passcode.is-present, likewise. */
+  passcodeIsPresent?: boolean;
+  /** management.declarations, every group; entries the schema does not allow are left out. */
+  declarations: ReportedDeclaration[];
+  /** Status items the device said it could not report, with why. */
+  errors: { statusItem: string; reasons: DeclarationStatusReason[] }[];
+  /** The DeclarationsToken of the manifest the device had fetched when it last reported. */
+  declarationsToken: string | null;
+  updatedAt: number;
+}

@@ -193,6 +193,8 @@ describe('OpenAPI document and docs', () => {
     const cssResponse = await fetch(new URL(css!, page.url));
     expect(cssResponse.status).toBe(200);
     expect(cssResponse.headers.get('content-type')).toContain('text/css');
+    // Read to the end: an unread 150 KB body keeps its connection busy, and app.close() waits for it.
+    expect((await cssResponse.arrayBuffer()).byteLength).toBeGreaterThan(1000);
     const initResponse = await fetch(new URL(initializer!, page.url));
     expect(initResponse.status).toBe(200);
     expect(await initResponse.text()).toContain('"url":"/api/v1/openapi.json"');

@@ -460,4 +460,41 @@ describe('Declarative Device Management against a fake server', () => {
     expect(report.StatusItems).toMatchObject({ management: { declarations: { configurations: expect.arrayContaining([expect.objectContaining({ identifier: 'passcode', valid: 'invalid' })]) } } });
     expect(device.passcodeStatus().state).toBe('compliant');
   });
+
+  it('rejects a configuration its enrollment cannot have as Error.ConfigurationNotSupported, and a rejected subscription subscribes nothing', async () => {
+    const configurations = (report: unknown) =>
+      (report as { StatusItems: { management: { declarations: { configurations: Record<string, unknown>[] } } } }).StatusItems.management.declarations.configurations;
+    const notSupported = (identifier: string, serverToken: string, type: string) => ({
+      identifier, 'server-token': serverToken, active: true, valid: 'invalid',
+      reasons: [{ code: 'Error.ConfigurationNotSupported', description: `${type} does not apply to this enrollment`, details: { Identifier: identifier, ServerToken: serverToken } }],
+    });
+    // management.status-subscriptions.yaml: watchOS allows only supervised enrollments; the
+    // passcode.settings and passcode.* status items likewise.
+    const watchFake = ddmServer({ token: 't1', declarations: [activation, passcode('p1', { MinimumLength: 6 }), subscriptions] });
+    const { device: watch } = await enrolled('apple-watch', { passcode: '739164', answer: watchFake.answer });
+    await watch.execute(command('DeclarativeManagement'));
+    expect(configurations(watchFake.statuses[0])).toEqual(expect.arrayContaining([
+      notSupported('subscriptions', 's1', 'com.apple.configuration.management.status-subscriptions'),
+      notSupported('passcode', 'p1', 'com.apple.configuration.passcode.settings'),
+    ]));
+    expect(watch.declarations.subscribedStatusItems()).toEqual(new Set(['passcode.is-compliant', 'passcode.is-present']));
+    expect(watch.declarations.subscribedStatusItems(new Map([['subscriptions', 'rejected']]))).toEqual(new Set());
+
+    // An unsupervised Mac rejects the subscriptions; under User Enrollment it takes them.
+    const macFake = ddmServer({ token: 't1', declarations: [activation, subscriptions] });
+    const { device: mac } = await enrolled('mac', { answer: macFake.answer });
+    await mac.execute(command('DeclarativeManagement'));
+    expect(configurations(macFake.statuses[0])).toEqual([notSupported('subscriptions', 's1', 'com.apple.configuration.management.status-subscriptions')]);
+    const userFake = ddmServer({ token: 't1', declarations: [activation, subscriptions] });
+    const { device: userMac } = await enrolled('mac-user-enrollment', { answer: userFake.answer });
+    await userMac.execute(command('DeclarativeManagement'));
+    expect(configurations(userFake.statuses[0])).toEqual([{ identifier: 'subscriptions', 'server-token': 's1', active: true, valid: 'valid' }]);
+
+    // An iPhone takes them, and reports what they name.
+    const phoneFake = ddmServer({ token: 't1', declarations: [activation, subscriptions] });
+    const { device: phone } = await enrolled('iphone', { passcode: '739164', answer: phoneFake.answer });
+    await phone.execute(command('DeclarativeManagement'));
+    expect(phoneFake.statuses[0]).toMatchObject({ StatusItems: { passcode: { 'is-compliant': true, 'is-present': true } } });
+    expect(configurations(phoneFake.statuses[0])).toEqual([{ identifier: 'subscriptions', 'server-token': 's1', active: true, valid: 'valid' }]);
+  });
 });

@@ -12,8 +12,11 @@ import { StoreError } from '../../src/store/errors.ts';
 import { migrateDownAll, migrateToLatest } from '../../src/store/migrate.ts';
 import { databases } from '../support/databases.ts';
 
-const TABLES = ['api_tokens', 'audit_events', 'certificates', 'command_queue', 'commands', 'devices', 'enrollment_tokens', 'enrollments', 'secrets'];
-const MIGRATIONS = ['0001-initial', '0002-audit-log'];
+const TABLES = [
+  'api_tokens', 'audit_events', 'certificates', 'command_queue', 'commands', 'declarative_status', 'declarative_tokens', 'device_groups',
+  'devices', 'enrollment_tokens', 'enrollments', 'policies', 'policy_assignments', 'policy_versions', 'secrets',
+];
+const MIGRATIONS = ['0001-initial', '0002-audit-log', '0003-policies', '0004-declarative-status'];
 
 async function userTables(store: Store): Promise<string[]> {
   const tables = await store.db.introspection.getTables();

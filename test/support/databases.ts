@@ -94,7 +94,10 @@ async function createThrowawayDatabase(): Promise<string> {
 // would cost more than the tests themselves.
 let sharedPostgres: Promise<string> | undefined;
 
-const TABLES = ['command_queue', 'commands', 'enrollments', 'devices', 'enrollment_tokens', 'api_tokens', 'secrets', 'certificates', 'audit_events'];
+const TABLES = [
+  'command_queue', 'commands', 'enrollments', 'devices', 'enrollment_tokens', 'api_tokens', 'secrets', 'certificates', 'audit_events',
+  'policy_assignments', 'device_groups', 'policy_versions', 'policies', 'declarative_status', 'declarative_tokens',
+];
 
 export const databases: TestDatabase[] = [
   {

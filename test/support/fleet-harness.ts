@@ -17,6 +17,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/http/app.ts';
 import { commandPlist } from '../../src/mdm/commands.ts';
 import { decodePlist, encodePlist } from '../../src/plist/plist-codec.ts';
+import type { DeclarationsProvider } from '../../src/services/declarative-service.ts';
 import { openRuntime } from '../../src/services/runtime.ts';
 import type { Runtime } from '../../src/services/runtime.ts';
 import { configFromEnv } from '../../src/services/server-config.ts';
@@ -51,6 +52,8 @@ export interface FleetOptions {
   /** Default: SQLite in a temporary data directory. */
   database?: TestDatabaseUrl;
   clock?: VirtualClock;
+  /** The declarations each enrollment gets over DDM; default: the runtime's (none). */
+  declarationsFor?: DeclarationsProvider;
 }
 
 /** A device's own options; `clock` defaults to the fleet's (give a device its own to move it alone). */
@@ -103,7 +106,7 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
       LOG_LEVEL: 'silent',
     };
     if (options.database?.url) env.DATABASE_URL = await options.database.url();
-    runtime = await openRuntime(configFromEnv(env));
+    runtime = await openRuntime(configFromEnv(env), Date.now, options.declarationsFor ? { declarationsFor: options.declarationsFor } : {});
     app = await buildApp(runtime, { logger: false });
     const url = await app.listen({ port: 0, host: '127.0.0.1' });
     const started = { runtime, app };

@@ -5,8 +5,12 @@
 import type { Migration } from 'kysely';
 import * as initial from './0001-initial.ts';
 import * as auditLog from './0002-audit-log.ts';
+import * as policies from './0003-policies.ts';
+import * as declarativeStatus from './0004-declarative-status.ts';
 
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001-initial': initial,
   '0002-audit-log': auditLog,
+  '0003-policies': policies,
+  '0004-declarative-status': declarativeStatus,
 };
