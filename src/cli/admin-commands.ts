@@ -20,8 +20,10 @@ export async function call(options: ServerOptions, method: string, path: string,
   const text = await response.text();
   const parsed: unknown = text ? JSON.parse(text) : undefined;
   if (!response.ok) {
-    const problem = parsed as { title?: string; detail?: string } | undefined;
-    throw new CliError(`${response.status} ${problem?.title ?? response.statusText}${problem?.detail ? `: ${problem.detail}` : ''}`, EXIT_INVALID);
+    const problem = parsed as { title?: string; detail?: string; errors?: Array<{ path?: string; message?: string }> } | undefined;
+    // A 422 lists every problem (policy errors: path and message); show them all, as validate does.
+    const listed = Array.isArray(problem?.errors) ? problem.errors.map((e) => `\n  - ${e.path ? `${e.path}: ` : ''}${e.message ?? ''}`).join('') : '';
+    throw new CliError(`${response.status} ${problem?.title ?? response.statusText}${problem?.detail ? `: ${problem.detail}` : ''}${listed}`, EXIT_INVALID);
   }
   return parsed;
 }

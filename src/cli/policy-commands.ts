@@ -32,7 +32,7 @@ async function readInput(file: string): Promise<Buffer> {
 }
 
 /** Reads and validates a policy; invalid input ends the command with every error listed. */
-async function loadPolicy(file: string, json = false): Promise<PasscodePolicy> {
+export async function loadPolicy(file: string, json = false): Promise<PasscodePolicy> {
   const result = await readPolicySource(await readInput(file));
   if (!result.ok) {
     if (json) printJson({ valid: false, errors: result.errors, notes: result.notes });

@@ -43,6 +43,33 @@ export function buildProgram(): Command {
   serverOptions(devices.command('show').argument('<udid>').description('one device, as JSON'))
     .action(async (udid, options) => (await import('./admin-commands.ts')).showDeviceCommand(udid, options));
 
+  serverOptions(devices.command('groups').argument('<udid>').argument('[groups...]', 'the groups it carries from now on (none: no group)').description("set a device's groups (policies assigned to a group reach its devices)"))
+    .action(async (udid, groups, options) => (await import('./policy-admin-commands.ts')).setDeviceGroupsCommand(udid, groups, options));
+  serverOptions(devices.command('effective-policy').argument('<udid>').description('the merged, compiled policy a device gets, or why none applies (JSON)'))
+    .action(async (udid, options) => (await import('./policy-admin-commands.ts')).effectivePolicyCommand(udid, options));
+
+  const policies = program.command('policies').description('passcode policies stored on the server, versioned and assigned (over the admin API)');
+  serverOptions(policies.command('create').argument('<file>', 'policy file, as `policy validate` reads it').description('store a policy (version 1)'))
+    .requiredOption('--name <name>', 'a unique name')
+    .option('--json', 'machine-readable output')
+    .action(async (file, options) => (await import('./policy-admin-commands.ts')).createPolicyCommand(file, options));
+  serverOptions(policies.command('update').argument('<id>').argument('<file>').description('store a new version of a policy'))
+    .option('--expected-version <n>', 'refuse if someone else changed it since this version')
+    .option('--json', 'machine-readable output')
+    .action(async (id, file, options) => (await import('./policy-admin-commands.ts')).updatePolicyCommand(id, file, options));
+  serverOptions(policies.command('list').description('stored policies with their current version'))
+    .option('--json', 'machine-readable output')
+    .action(async (options) => (await import('./policy-admin-commands.ts')).listPoliciesCommand(options));
+  serverOptions(policies.command('show').argument('<id>').description('one policy with its versions (JSON)'))
+    .action(async (id, options) => (await import('./policy-admin-commands.ts')).showPolicyCommand(id, options));
+  for (const [verb, what, command] of [['assign', 'assign a policy to every device, a group or one device', 'assignPolicyCommand'], ['unassign', 'remove one assignment of a policy', 'unassignPolicyCommand']] as const) {
+    serverOptions(policies.command(verb).argument('<id>').description(what))
+      .option('--all', 'every device')
+      .option('--group <group>', 'the devices carrying this group')
+      .option('--udid <udid>', 'one device')
+      .action(async (id, options) => (await import('./policy-admin-commands.ts'))[command](id, options));
+  }
+
   const pushCertificate = program.command('push-certificate').description('the MDM push (APNs) certificate');
   serverOptions(pushCertificate.command('import').description('import the push certificate from identity.apple.com (.p12, or PEM cert + key)'))
     .option('--p12 <file>', 'the .p12 file')
