@@ -3,12 +3,12 @@
 // the enrollment token itself, once, at creation.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import type { Device, Enrollment } from '../store/types.ts';
+import type { ComplianceHistoryEntry, ComplianceRecord, Device, Enrollment } from '../store/types.ts';
 import type { Store } from '../store/database.ts';
 import { commandPlist, newCommandUuid, BUILT_REQUEST_TYPES } from '../mdm/commands.ts';
 import { encodePlist } from '../plist/plist-codec.ts';
 import { problem, requestActor, requireRole } from './admin-auth.ts';
-import { apiTokenRoute, AUTH_PROBLEMS, deviceSchema, problemResponses, ref } from './api-schemas.ts';
+import { apiTokenRoute, AUTH_PROBLEMS, complianceHistorySchema, deviceDetailSchema, deviceSchema, problemResponses, ref } from './api-schemas.ts';
 import type { Runtime } from '../services/runtime.ts';
 import type { AuditLog } from '../services/audit-log.ts';
 import { enqueueAudited } from '../services/command-enqueue.ts';
@@ -53,6 +53,52 @@ export function deviceView(device: Device, enrollments: Enrollment[]) {
     })),
     createdAt: new Date(device.createdAt).toISOString(),
     updatedAt: new Date(device.updatedAt).toISOString(),
+  };
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+interface EvidenceRow { kind: string; at: number; detail: string }
+
+function evidenceView(evidence: unknown[]) {
+  // Written by the compliance service from the core's EvidenceRef.
+  return (evidence as EvidenceRow[]).map((e) => ({ kind: e.kind, at: new Date(e.at).toISOString(), detail: e.detail }));
+}
+
+/** The device's compliance as the API shows it; a device lockwarden has not assessed yet is `unknown`. */
+export function complianceView(record: ComplianceRecord | undefined) {
+  if (!record) {
+    return {
+      state: 'unknown', reasonCode: 'no-policy', reason: 'not assessed yet', graceDeadline: null, channel: null, channelReason: null,
+      installedAt: null, reinstallCount: 0, delivery: null, evidence: [], assessedAt: null,
+    };
+  }
+  const d = record.delivery;
+  return {
+    state: record.state,
+    reasonCode: record.reasonCode,
+    reason: record.reason,
+    graceDeadline: iso(record.graceDeadline),
+    channel: record.channel,
+    channelReason: record.channelReason,
+    installedAt: iso(record.installedAt),
+    reinstallCount: record.reinstallCount,
+    delivery: d && { command: d.command, commandUuid: d.commandUuid, queuedAt: new Date(d.queuedAt).toISOString(), status: d.resultStatus, resultAt: iso(d.resultAt) },
+    evidence: evidenceView(record.evidence),
+    assessedAt: iso(record.assessedAt),
+  };
+}
+
+export function historyView(entry: ComplianceHistoryEntry) {
+  return {
+    seq: entry.seq,
+    at: new Date(entry.at).toISOString(),
+    fromState: entry.fromState,
+    toState: entry.toState,
+    reasonCode: entry.reasonCode,
+    reason: entry.reason,
+    graceDeadline: iso(entry.graceDeadline),
+    evidence: evidenceView(entry.evidence),
   };
 }
 
@@ -186,12 +232,12 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
       ...apiTokenRoute(reader.roles, {
         tags: ['Devices'],
         summary: 'Show a device',
-        description: 'Device facts, enrollments and escrow status (never the escrowed tokens themselves).',
+        description: 'Device facts, enrollments, escrow status (never the escrowed tokens themselves) and passcode compliance: the state, why, the grace deadline, the delivery channel and the reports it rests on.',
         operationId: 'getDevice',
       }),
       params: udidParams,
       response: {
-        200: { description: 'The device', ...ref(deviceSchema) },
+        200: { description: 'The device', ...ref(deviceDetailSchema) },
         ...problemResponses({ 400: 'The UDID is invalid.', ...AUTH_PROBLEMS, 404: 'No such device.' }),
       },
     },
@@ -199,7 +245,45 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
     const { udid } = request.params as { udid: string };
     const device = await store.enrollments.getDevice(udid);
     if (!device) return problem(reply, 404, 'Not Found', `no device ${udid}`);
-    return deviceView(device, await store.enrollments.listForDevice(udid));
+    const [enrollments, compliance] = await Promise.all([store.enrollments.listForDevice(udid), store.compliance.get(udid)]);
+    return { ...deviceView(device, enrollments), compliance: complianceView(compliance) };
+  });
+
+  app.get('/api/v1/devices/:udid/compliance-history', {
+    preHandler: reader,
+    schema: {
+      ...apiTokenRoute(reader.roles, {
+        tags: ['Devices'],
+        summary: "A device's compliance history",
+        description: 'Every change of compliance state, newest first, a page at a time: pass `next` as `before` for older entries. `next` is null on the last page.',
+        operationId: 'getComplianceHistory',
+      }),
+      params: udidParams,
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 }, before: { type: 'integer', minimum: 1 } },
+      },
+      response: {
+        200: {
+          description: 'A page of history entries',
+          type: 'object',
+          required: ['entries', 'next'],
+          properties: {
+            entries: { type: 'array', items: ref(complianceHistorySchema) },
+            next: { type: ['integer', 'null'], description: 'pass as `before` for the next page' },
+          },
+        },
+        ...problemResponses({ 400: 'The UDID or the query is invalid.', ...AUTH_PROBLEMS, 404: 'No such device.' }),
+      },
+    },
+  }, async (request, reply) => {
+    const { udid } = request.params as { udid: string };
+    const { limit, before } = request.query as { limit: number; before?: number };
+    if (!(await store.enrollments.getDevice(udid))) return problem(reply, 404, 'Not Found', `no device ${udid}`);
+    const entries = await store.compliance.history(udid, { limit, ...(before !== undefined && { beforeSeq: before }) });
+    const last = entries.at(-1);
+    return { entries: entries.map(historyView), next: entries.length === limit && last && last.seq > 1 ? last.seq : null };
   });
 
   app.post('/api/v1/devices/:udid/commands', {

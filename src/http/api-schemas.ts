@@ -3,6 +3,7 @@
 // dropped from the response, so each schema lists exactly what its handler sends.
 import type { FastifySchema } from 'fastify';
 import type { SwaggerTransform } from '@fastify/swagger';
+import { COMPLIANCE_STATES } from '../services/compliance/index.ts';
 import { PUSH_RESULTS } from '../services/push/push-service.ts';
 import type { ApiTokenRole, EnrollmentChannel, EnrollmentKind, EnrollmentType } from '../store/types.ts';
 
@@ -76,6 +77,79 @@ export const deviceSchema = {
   },
 } as const;
 
+const evidenceSchema = {
+  type: 'array',
+  description: 'the reports the conclusion rests on, oldest first',
+  items: {
+    type: 'object',
+    required: ['kind', 'at', 'detail'],
+    properties: {
+      kind: { type: 'string', description: 'ProfileList, SecurityInfo, DDM status, InstallProfile result or DeclarativeManagement result' },
+      at: timestamp,
+      detail: { type: 'string' },
+    },
+  },
+} as const;
+
+/** What complianceView() in admin-routes.ts returns. */
+export const complianceSchema = {
+  $id: 'DeviceCompliance',
+  type: 'object',
+  description: 'The passcode compliance state, decided only from what the device reported, with the reports it rests on.',
+  required: ['state', 'reasonCode', 'reason', 'graceDeadline', 'channel', 'channelReason', 'installedAt', 'reinstallCount', 'delivery', 'evidence', 'assessedAt'],
+  properties: {
+    state: { type: 'string', enum: [...COMPLIANCE_STATES] },
+    reasonCode: { type: 'string', description: 'the class of the reason; stable across polls' },
+    reason: { type: 'string' },
+    graceDeadline: { type: ['string', 'null'], format: 'date-time', description: 'installation + 60 minutes, while in grace and once non-compliant' },
+    channel: { type: ['string', 'null'], enum: ['profile', 'ddm', null], description: 'how the policy is delivered: a configuration profile, or a DDM passcode settings declaration' },
+    channelReason: { ...nullableString, description: 'why that channel' },
+    installedAt: { type: ['string', 'null'], format: 'date-time', description: 'when the current version was confirmed installed' },
+    reinstallCount: { type: 'integer', description: 'times lockwarden found its policy gone from the device and delivered it again' },
+    delivery: {
+      type: ['object', 'null'],
+      description: 'the latest command that carried the policy',
+      required: ['command', 'commandUuid', 'queuedAt', 'status', 'resultAt'],
+      properties: {
+        command: { type: 'string', enum: ['InstallProfile', 'DeclarativeManagement'] },
+        commandUuid: { type: 'string' },
+        queuedAt: timestamp,
+        status: { ...nullableString, description: 'the device\'s answer; null while none has arrived' },
+        resultAt: { type: ['string', 'null'], format: 'date-time' },
+      },
+    },
+    evidence: evidenceSchema,
+    assessedAt: { type: ['string', 'null'], format: 'date-time', description: 'null: not assessed yet' },
+  },
+} as const;
+
+/** GET /api/v1/devices/{udid}: the device with its compliance. */
+export const deviceDetailSchema = {
+  $id: 'DeviceDetail',
+  type: 'object',
+  description: `${deviceSchema.description} With its passcode compliance.`,
+  required: [...deviceSchema.required, 'compliance'],
+  properties: { ...deviceSchema.properties, compliance: { $ref: `${complianceSchema.$id}#` } },
+} as const;
+
+/** One entry of a device's compliance history. */
+export const complianceHistorySchema = {
+  $id: 'ComplianceHistoryEntry',
+  type: 'object',
+  description: 'A change of state (or of the reason\'s class, or of the grace deadline); a poll that finds the same situation adds nothing.',
+  required: ['seq', 'at', 'fromState', 'toState', 'reasonCode', 'reason', 'graceDeadline', 'evidence'],
+  properties: {
+    seq: { type: 'integer', description: '1 for the device\'s first entry, then one more per entry' },
+    at: timestamp,
+    fromState: { type: ['string', 'null'], enum: [...COMPLIANCE_STATES, null], description: 'null for the first entry' },
+    toState: { type: 'string', enum: [...COMPLIANCE_STATES] },
+    reasonCode: { type: 'string' },
+    reason: { type: 'string' },
+    graceDeadline: { type: ['string', 'null'], format: 'date-time' },
+    evidence: evidenceSchema,
+  },
+} as const;
+
 /** What PushService.push() returns (services/push/push-service.ts PushSummary). */
 export const pushSummarySchema = {
   $id: 'PushSummary',
@@ -110,7 +184,7 @@ export const pushSummarySchema = {
 } as const;
 
 /** Added to the application once, before the route plugins, so every scope can $ref them. */
-export const SHARED_SCHEMAS = [problemSchema, deviceSchema, pushSummarySchema] as const;
+export const SHARED_SCHEMAS = [problemSchema, deviceSchema, complianceSchema, deviceDetailSchema, complianceHistorySchema, pushSummarySchema] as const;
 
 export const ref = (schema: { $id: string }) => ({ $ref: `${schema.$id}#` });
 

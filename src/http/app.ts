@@ -39,6 +39,8 @@ export async function buildApp(runtime: Runtime, options: { logger?: boolean } =
     checkin: runtime.checkin,
     commands: runtime.commands,
     bodyLimit: config.bodyLimit,
+    // Results are dated by the server's clock, the one compliance and its grace deadlines use.
+    now: runtime.now,
   });
   await app.register(adminRoutes, {
     store: runtime.store,

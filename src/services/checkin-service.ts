@@ -36,6 +36,17 @@ export interface CheckinServiceDeps {
   masterKey: Buffer;
   /** Answers DeclarativeManagement; default: no declarations for anyone. */
   declarative?: Pick<DeclarativeService, 'answer'>;
+  /**
+   * Told when a device channel completes enrollment (its first TokenUpdate since Authenticate),
+   * so the passcode policy can be delivered. In-memory and synchronous: the TokenUpdate never
+   * waits for delivery.
+   */
+  onEnrolled?: (deviceId: string) => void;
+}
+
+/** The first TokenUpdate after Authenticate completes an enrollment (Enrollment.tokenUpdateCount). */
+function completesEnrollment(enrollment: Enrollment): boolean {
+  return enrollment.channel === 'device' && enrollment.tokenUpdateCount === 1;
 }
 
 export function checkinService(deps: CheckinServiceDeps): CheckinHandler {
@@ -57,10 +68,11 @@ export function checkinService(deps: CheckinServiceDeps): CheckinHandler {
       return;
     }
     check(enrollment.certHash);
+    if (completesEnrollment(enrollment)) deps.onEnrolled?.(enrollment.deviceId);
   });
 }
 
-function createCheckinService({ store, masterKey, declarative = createDeclarativeService({ store, declarationsFor: noDeclarations }) }: CheckinServiceDeps) {
+function createCheckinService({ store, masterKey, declarative = createDeclarativeService({ store, declarationsFor: noDeclarations }), onEnrolled }: CheckinServiceDeps) {
   const requireDevice = async (deviceId: string) => {
     const device = await store.enrollments.getDevice(deviceId);
     if (!device) throw unknownDevice(deviceId);
@@ -130,7 +142,8 @@ function createCheckinService({ store, masterKey, declarative = createDeclarativ
     },
 
     async tokenUpdate(ctx, message) {
-      await tokenUpdate(ctx, message);
+      const enrollment = await tokenUpdate(ctx, message);
+      if (completesEnrollment(enrollment)) onEnrolled?.(enrollment.deviceId);
     },
 
     async checkOut(ctx) {

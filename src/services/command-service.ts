@@ -4,7 +4,16 @@ import type { CommandHandler } from '../mdm/handler.ts';
 import type { Store } from '../store/database.ts';
 import { offerIdleWithBinding } from './certificate-binding.ts';
 
-export function commandService({ store }: { store: Store }): CommandHandler {
+export interface CommandServiceDeps {
+  store: Store;
+  /**
+   * Told after a result (not Idle) was stored: compliance takes in the results of its own
+   * commands. In-memory and synchronous; it must not do I/O on the device's request.
+   */
+  onResult?: (enrollmentId: string, commandUuid: string, status: string) => void;
+}
+
+export function commandService({ store, onResult }: CommandServiceDeps): CommandHandler {
   const handler: CommandHandler = {
     async reportAndNext(ctx, report) {
       const enrollmentId = ctx.enrollment!.enrollmentId;
@@ -13,6 +22,8 @@ export function commandService({ store }: { store: Store }): CommandHandler {
         if (!found) {
           // A result for a command this enrollment was never sent: log it, keep the queue moving.
           ctx.log.warn({ enrollmentId, commandUuid: report.commandUuid, status: report.status }, 'result for an unknown command ignored');
+        } else {
+          onResult?.(enrollmentId, report.commandUuid!, report.status);
         }
       }
       // After NotNow the device is busy with something; offer deferred commands again only at Idle.

@@ -94,6 +94,11 @@ export interface DeclarativeServiceDeps {
   /** Wakes enrollments after requestSync queued the command (runtime.push). */
   push?: (enrollmentIds: string[]) => Promise<unknown>;
   now?: () => number;
+  /**
+   * Told after a status report was stored (compliance takes its evidence from the stored status).
+   * In-memory and synchronous: it must not do I/O on the device's request.
+   */
+  onStatus?: (enrollmentId: string) => void;
 }
 
 export interface SyncRequest {
@@ -102,6 +107,14 @@ export interface SyncRequest {
   queued: number;
   /** What push returned, when there is a push. */
   pushed?: unknown;
+}
+
+export interface SyncOptions {
+  actor?: AuditActor;
+  /** Default true. False when the caller queues more commands for the same devices and pushes once itself. */
+  push?: boolean;
+  /** The command's CommandUUID, when the caller records it before queuing; default a fresh one. */
+  commandUuid?: string;
 }
 
 export interface DeclarativeService {
@@ -116,7 +129,7 @@ export interface DeclarativeService {
    * device then asks for tokens and fetches whatever changed. NotEnrolledError when one of them
    * cannot take commands; nothing is queued then.
    */
-  requestSync(enrollmentIds: readonly string[], opts?: { actor?: AuditActor }): Promise<SyncRequest>;
+  requestSync(enrollmentIds: readonly string[], opts?: SyncOptions): Promise<SyncRequest>;
 }
 
 const MANIFEST_KEYS = [
@@ -186,7 +199,7 @@ function timestamp(ms: number): string {
 }
 
 export function createDeclarativeService(deps: DeclarativeServiceDeps): DeclarativeService {
-  const { store, declarationsFor, audit, push, now = Date.now } = deps;
+  const { store, declarationsFor, audit, push, now = Date.now, onStatus } = deps;
 
   const served = async (enrollment: DeclarativeEnrollment) => buildServed(await declarationsFor(enrollment));
 
@@ -224,6 +237,7 @@ export function createDeclarativeService(deps: DeclarativeServiceDeps): Declarat
           }
           await store.declarative.updateStatus(e.enrollmentId, (previous) => mergeStatusReport(previous, report), ctx.now);
           ctx.log.debug({ enrollmentId: e.enrollmentId, fullReport: report.fullReport, errors: report.errors.length }, 'declarative status report');
+          onStatus?.(e.enrollmentId);
           return undefined;
         }
       }
@@ -242,13 +256,13 @@ export function createDeclarativeService(deps: DeclarativeServiceDeps): Declarat
       const ids = [...new Set(enrollmentIds)];
       // No tokens in Data: the command may wait in the queue (NotNow, offline), and a token frozen
       // at enqueue time could match what the device holds while the declarations moved on since.
-      const command = declarativeManagementCommand();
+      const command = declarativeManagementCommand({}, opts.commandUuid);
       const queued = ids.length === 0 ? 0 : await enqueueAudited(store, audit, opts.actor ?? SYSTEM_ACTOR, {
         uuid: command.CommandUUID,
         requestType: 'DeclarativeManagement',
         body: Buffer.from(encodePlist(command)),
       }, ids, { now: now() });
-      if (ids.length === 0 || !push) return { commandUuid: command.CommandUUID, queued };
+      if (ids.length === 0 || !push || opts.push === false) return { commandUuid: command.CommandUUID, queued };
       return { commandUuid: command.CommandUUID, queued, pushed: await push(ids) };
     },
   };

@@ -5,10 +5,10 @@
 
 import { createHash } from 'node:crypto';
 import {
-  compilePolicy, explainPolicy, importPolicy, isVersion, mergeRequirements, PLATFORMS, profileContent, toPolicyDocument,
+  compileDeclaration, compilePolicy, explainPolicy, importPolicy, isVersion, mergeRequirements, PLATFORMS, profileContent, toPolicyDocument,
 } from '../policy/index.ts';
 import type {
-  CompiledPolicy, CompileTarget, Explanation, PasscodePolicy, PasscodeRequirements, ParseResult, Platform, PolicyError,
+  CompiledPolicy, CompileTarget, Declaration, Explanation, PasscodePolicy, PasscodeRequirements, ParseResult, Platform, PolicyError,
   PolicyMeta, PolicyNote, RequirementKey,
 } from '../policy/index.ts';
 import { buildProfile } from '../plist/mobileconfig.ts';
@@ -38,6 +38,16 @@ const EFFECTIVE_PROFILE_META: PolicyMeta = {
   displayName: 'Passcode policy',
   description: 'The passcode policy your organisation manages on this device with lockwarden.',
 };
+
+/**
+ * The effective policy as a passcode settings declaration (the DDM channel), with the same
+ * constant envelope as the profile, so its Identifier is the same on every device and its
+ * ServerToken follows the compiled requirements alone.
+ */
+export function effectiveDeclaration(compiled: CompiledPolicy): { ok: true; declaration: Declaration } | { ok: false; reason: string } {
+  const outcome = compileDeclaration(compiled, EFFECTIVE_PROFILE_META);
+  return outcome.ok ? { ok: true, declaration: outcome.declaration } : outcome;
+}
 
 export const PLATFORM_NOT_KNOWN = 'platform not known yet (no Authenticate with a ProductName)';
 

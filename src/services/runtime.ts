@@ -21,7 +21,7 @@ import type { AuditActor, AuditLog } from './audit-log.ts';
 import { certificateBinding } from './certificate-binding.ts';
 import { checkinService } from './checkin-service.ts';
 import { commandService } from './command-service.ts';
-import { createDeclarativeService, noDeclarations } from './declarative-service.ts';
+import { createDeclarativeService } from './declarative-service.ts';
 import type { DeclarationsProvider, DeclarativeService } from './declarative-service.ts';
 import { countCheckins, countCommands, createMetrics } from './metrics.ts';
 import type { Metrics } from './metrics.ts';
@@ -33,8 +33,14 @@ import { APNS_PRODUCTION_URL, createApnsClient } from './push/apns-client.ts';
 import { apnsCertificateOf, importPushCertificate, resolvePushSetup } from './push/push-certificate.ts';
 import type { ImportResult, PushCertificateInput } from './push/push-certificate.ts';
 import { startQueueMaintenance } from './queue-maintenance.ts';
-import { createWebhookSender, webhookCheckins, webhookCommands } from './webhooks.ts';
+import { complianceEvent, createWebhookSender, webhookCheckins, webhookCommands } from './webhooks.ts';
 import { createPolicyService } from './policies.ts';
+import type { ComplianceChange } from './compliance-assessment.ts';
+import { createComplianceProcessor } from './compliance-processor.ts';
+import { startComplianceService } from './compliance-service.ts';
+import type { ComplianceService } from './compliance-service.ts';
+import { withDeliveryTriggers } from './delivery-triggers.ts';
+import { createPolicyDelivery, servedDeclarations } from './policy-delivery.ts';
 import type { PolicyService } from './policies.ts';
 import { createPushService } from './push/push-service.ts';
 
@@ -57,7 +63,7 @@ export const REDACTED_PATHS = [
  */
 async function loadSigningIdentity(config: ServerConfig, now: number, warnings: string[]): Promise<SigningIdentity | undefined> {
   if (!config.signingCertPath || !config.signingKeyPath) {
-    warnings.push('enrollment profiles are unsigned, so devices show them as "Not Verified": set LOCKWARDEN_SIGNING_CERT and LOCKWARDEN_SIGNING_KEY to sign them');
+    warnings.push('enrollment profiles are unsigned (and so are the passcode profiles lockwarden installs), so devices show them as "Not Verified": set LOCKWARDEN_SIGNING_CERT and LOCKWARDEN_SIGNING_KEY to sign them');
     return undefined;
   }
   let identity: SigningIdentity;
@@ -82,7 +88,7 @@ export interface Runtime {
   config: ServerConfig;
   store: Store;
   masterKey: Buffer;
-  /** Signs enrollment profiles (and, later, the profiles lockwarden installs); absent: unsigned. */
+  /** Signs enrollment profiles and the passcode profiles lockwarden installs; absent: unsigned. */
   signingIdentity?: SigningIdentity;
   /** The built-in CA that issues device identities; absent when an external CA is trusted instead. */
   deviceCa?: DeviceCa;
@@ -103,6 +109,10 @@ export interface Runtime {
   policies: PolicyService;
   /** Declarative Device Management: what each enrollment is served, its reported status, sync requests. */
   declarative: DeclarativeService;
+  /** Passcode policy delivery, the results and reports it takes in, and the poll sweep. */
+  compliance: ComplianceService;
+  /** The server's clock: every stored time, the grace deadline included, comes from it. */
+  now: () => number;
   log: Logger;
   /** Set only on the start that created it: shown once, never stored in clear. */
   newAdminToken?: string;
@@ -167,7 +177,7 @@ async function ensureAdminToken(store: Store, apiTokens: ApiTokenService, config
 }
 
 export interface RuntimeOptions {
-  /** The declarations each enrollment gets over DDM; default: none (noDeclarations). */
+  /** The declarations each enrollment gets over DDM; default: each device's passcode declaration, when DDM is its channel. */
   declarationsFor?: DeclarationsProvider;
 }
 
@@ -209,13 +219,32 @@ export async function openRuntime(config: ServerConfig, now = Date.now, options:
     const webhooks = config.webhookUrl
       ? createWebhookSender({ url: config.webhookUrl, ...(config.webhookSecret && { secret: config.webhookSecret }), log, registry: metrics.registry })
       : undefined;
+    const onChange = (change: ComplianceChange) => {
+      log.info({ deviceId: change.deviceId, from: change.fromState, to: change.toState, reasonCode: change.reasonCode }, 'compliance state changed');
+      webhooks?.send(complianceEvent(change));
+    };
+    // The processor and delivery feed each other (a result asks for a re-install; a delivery's
+    // results come back to the processor): `delivery` is only called once both exist.
+    const processor = createComplianceProcessor({ store, now, log, reconcile: (ids) => delivery.schedule(ids), onChange });
     const declarative = createDeclarativeService({
       store, audit, now,
-      declarationsFor: options.declarationsFor ?? noDeclarations,
+      declarationsFor: options.declarationsFor ?? servedDeclarations(store),
       push: (ids) => pushService.push(ids),
+      onStatus: (id) => processor.notifyStatus(id),
     });
-    const checkin = countCheckins(metrics, binding.checkins(checkinService({ store, masterKey, declarative })));
-    const commands = countCommands(metrics, binding.commands(commandService({ store })));
+    const plainPolicies = createPolicyService(store, audit, now);
+    const delivery = createPolicyDelivery({
+      store, audit, now, log,
+      policies: plainPolicies,
+      declarative,
+      push: (ids) => pushService.push(ids),
+      ...(signingIdentity && { signingIdentity }),
+      channel: config.passcodeChannel,
+      onChange,
+    });
+    const compliance = startComplianceService({ delivery, processor, log, sweepIntervalMs: config.complianceSweepSeconds * 1000 });
+    const checkin = countCheckins(metrics, binding.checkins(checkinService({ store, masterKey, declarative, onEnrolled: (id) => delivery.schedule([id]) })));
+    const commands = countCommands(metrics, binding.commands(commandService({ store, onResult: (id, uuid, status) => processor.notify(id, uuid, status) })));
     const maintenance = startQueueMaintenance({ store, retentionMs: config.commandRetentionDays * 86_400_000, log });
     return {
       log,
@@ -245,7 +274,9 @@ export async function openRuntime(config: ServerConfig, now = Date.now, options:
       audit,
       apiTokens,
       declarative,
-      policies: createPolicyService(store, audit, now),
+      compliance,
+      now,
+      policies: withDeliveryTriggers(plainPolicies, store, (ids, actor) => delivery.schedule(ids, actor)),
       ...(deviceCa && { deviceCa }),
       ...(signingIdentity && { signingIdentity }),
       trust,
@@ -256,6 +287,7 @@ export async function openRuntime(config: ServerConfig, now = Date.now, options:
       warnings,
       close: async () => {
         maintenance.stop();
+        await compliance.close();
         await webhooks?.close();
         pushService.close();
         apns.close();

@@ -35,6 +35,13 @@ export interface ServerConfig {
   /** Days finished commands stay in the queue before they are pruned (LOCKWARDEN_COMMAND_RETENTION_DAYS, default 30). */
   commandRetentionDays: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /**
+   * How passcode policies reach devices (LOCKWARDEN_PASSCODE_CHANNEL): 'auto' (default) lets each
+   * device's OS decide between a passcode settings declaration and the profile; 'profile' never uses DDM.
+   */
+  passcodeChannel: 'auto' | 'profile';
+  /** Seconds between compliance sweeps (LOCKWARDEN_COMPLIANCE_SWEEP_SECONDS, default 120; 0 = none). */
+  complianceSweepSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -84,6 +91,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv, cwd = process.cwd()): Serv
   const signingCert = optional('LOCKWARDEN_SIGNING_CERT');
   const signingKey = optional('LOCKWARDEN_SIGNING_KEY');
   if (Boolean(signingCert) !== Boolean(signingKey)) problems.push('LOCKWARDEN_SIGNING_CERT and LOCKWARDEN_SIGNING_KEY go together: set both to sign enrollment profiles, or neither');
+  const passcodeChannel = (optional('LOCKWARDEN_PASSCODE_CHANNEL') ?? 'auto') as ServerConfig['passcodeChannel'];
+  if (passcodeChannel !== 'auto' && passcodeChannel !== 'profile') problems.push('LOCKWARDEN_PASSCODE_CHANNEL must be auto or profile');
   const logLevel = (optional('LOG_LEVEL') ?? 'info') as ServerConfig['logLevel'];
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
 
@@ -94,6 +103,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv, cwd = process.cwd()): Serv
     bodyLimit: integer('LOCKWARDEN_BODY_LIMIT', DEFAULT_BODY_LIMIT, 1024, 64 * 1024 * 1024),
     commandRetentionDays: integer('LOCKWARDEN_COMMAND_RETENTION_DAYS', 30, 1, 3650),
     logLevel,
+    passcodeChannel,
+    complianceSweepSeconds: integer('LOCKWARDEN_COMPLIANCE_SWEEP_SECONDS', 120, 0, 86_400),
     ...(databaseUrl && { databaseUrl }),
     ...(optional('LOCKWARDEN_MASTER_KEY') && { masterKey: optional('LOCKWARDEN_MASTER_KEY') }),
     ...(publicUrl && { publicUrl: publicUrl.replace(/\/+$/, '') }),

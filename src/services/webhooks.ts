@@ -40,7 +40,8 @@ export type WebhookTopic =
   | 'mdm.UserAuthenticate'
   | 'mdm.DeclarativeManagement'
   | 'mdm.GetToken'
-  | 'mdm.Connect';
+  | 'mdm.Connect'
+  | 'lockwarden.compliance';
 
 export interface WebhookCheckinEvent {
   udid?: string;
@@ -62,6 +63,19 @@ export interface WebhookAcknowledgeEvent {
   raw_payload: string;
 }
 
+/** lockwarden's own: a device's passcode compliance state changed (one per history entry). */
+export interface WebhookComplianceEvent {
+  udid: string;
+  from_state: string | null;
+  to_state: string;
+  reason_code: string;
+  reason: string;
+  /** RFC 3339; set while in grace and when non-compliant. */
+  grace_deadline: string | null;
+  /** RFC 3339: when the state changed. */
+  at: string;
+}
+
 export interface WebhookEvent {
   topic: WebhookTopic;
   event_id: string;
@@ -69,6 +83,7 @@ export interface WebhookEvent {
   created_at: string;
   checkin_event?: WebhookCheckinEvent;
   acknowledge_event?: WebhookAcknowledgeEvent;
+  compliance_event?: WebhookComplianceEvent;
 }
 
 export type WebhookResult = 'delivered' | 'retried' | 'failed' | 'rejected' | 'dropped';
@@ -396,6 +411,23 @@ export function acknowledgeEvent(ctx: RequestContext, report: CommandReport): We
   ack.url_params = null;
   ack.raw_payload = redactedPayload(ctx, () => reportDict(report));
   return { topic: 'mdm.Connect', event_id: randomUUID(), created_at: rfc3339(ctx.now), acknowledge_event: ack };
+}
+
+export function complianceEvent(change: { deviceId: string; at: number; fromState: string | null; toState: string; reasonCode: string; reason: string; graceDeadline: number | null }): WebhookEvent {
+  return {
+    topic: 'lockwarden.compliance',
+    event_id: randomUUID(),
+    created_at: rfc3339(change.at),
+    compliance_event: {
+      udid: change.deviceId,
+      from_state: change.fromState,
+      to_state: change.toState,
+      reason_code: change.reasonCode,
+      reason: change.reason,
+      grace_deadline: change.graceDeadline === null ? null : rfc3339(change.graceDeadline),
+      at: rfc3339(change.at),
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ import { createCertificateStore } from './certificate-store.ts';
 import type { CertificateStore } from './certificate-store.ts';
 import { createCommandQueueStore } from './command-queue-store.ts';
 import type { CommandQueueStore } from './command-queue-store.ts';
+import { createComplianceStore } from './compliance-store.ts';
+import type { ComplianceStore } from './compliance-store.ts';
 import { createDeclarativeStore } from './declarative-store.ts';
 import type { DeclarativeStore } from './declarative-store.ts';
 import { createEnrollmentStore } from './enrollment-store.ts';
@@ -53,6 +55,7 @@ export interface Repositories {
   audit: AuditStore;
   policies: PolicyStore;
   declarative: DeclarativeStore;
+  compliance: ComplianceStore;
 }
 
 export interface Store extends Repositories {
@@ -124,6 +127,7 @@ function repositories(db: Kysely<Database>, dialect: StoreDialect): Repositories
     get audit() { return made.audit ??= createAuditStore(db, dialect); },
     get policies() { return made.policies ??= createPolicyStore(db, dialect); },
     get declarative() { return made.declarative ??= createDeclarativeStore(db, dialect); },
+    get compliance() { return made.compliance ??= createComplianceStore(db, dialect); },
   };
 }
 

@@ -8,6 +8,7 @@ export type { TokenStore } from './token-store.ts';
 export type { SecretStore } from './secret-store.ts';
 export type { CertificateStore } from './certificate-store.ts';
 export type { PolicyStore } from './policy-store.ts';
+export type { ComplianceStore } from './compliance-store.ts';
 export { DuplicateCommandError, DuplicateKeyError, PolicyVersionConflictError, StoreError, UnknownEnrollmentError, UnknownPolicyError } from './errors.ts';
 export { migrateDownAll, migrateToLatest } from './migrate.ts';
 export * from './types.ts';

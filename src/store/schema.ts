@@ -5,6 +5,8 @@
 import type {
   ApiTokenRole,
   AssignmentKind,
+  ComplianceCommandKind,
+  ComplianceDesiredKind,
   EnrollmentChannel,
   EnrollmentKind,
   EnrollmentTokenIdentity,
@@ -197,6 +199,73 @@ export interface DeclarativeTokensTable {
   fetched_at: number | null;
 }
 
+/** Passcode compliance per device (compliance-store.ts); JSON columns are opaque to the store. */
+export interface ComplianceDevicesTable {
+  device_id: string;
+  platform: string | null;
+  channel: 'profile' | 'ddm' | null;
+  channel_reason: string | null;
+  desired_kind: ComplianceDesiredKind;
+  desired_reason: string | null;
+  desired_identifier: string | null;
+  desired_hash: string | null;
+  desired_profile_uuid: string | null;
+  desired_payload_uuids: string | null;
+  desired_server_token: string | null;
+  desired_since: number | null;
+  served_declaration: string | null;
+  delivery_command: string | null;
+  delivery_uuid: string | null;
+  delivery_hash: string | null;
+  delivery_queued_at: number | null;
+  delivery_result_status: string | null;
+  delivery_result_at: number | null;
+  delivery_error_chain: string | null;
+  profile_managed: number;
+  profile_list: string | null;
+  security_info: string | null;
+  ddm_status: string | null;
+  ddm_status_at: number | null;
+  profile_list_failed_at: number | null;
+  security_info_failed_at: number | null;
+  installed_at: number | null;
+  reinstall_count: number;
+  reinstall_due: number;
+  state: string;
+  reason_code: string;
+  reason: string;
+  grace_deadline: number | null;
+  evidence: string;
+  next_profile_list_at: number | null;
+  next_security_info_at: number | null;
+  next_poll_at: number | null;
+  assessed_at: number;
+  history_count: number;
+  updated_at: number;
+}
+
+/** Commands lockwarden issued for compliance whose result has not been taken in yet. */
+export interface ComplianceCommandsTable {
+  enrollment_id: string;
+  command_uuid: string;
+  kind: ComplianceCommandKind;
+  content_hash: string | null;
+  queued_at: number;
+  seen_status: string | null;
+}
+
+export interface ComplianceHistoryTable {
+  device_id: string;
+  seq: number;
+  at: number;
+  from_state: string | null;
+  to_state: string;
+  reason_code: string;
+  reason: string;
+  grace_deadline: number | null;
+  evidence: string;
+}
+
 export interface Database {
   devices: DevicesTable;
   enrollments: EnrollmentsTable;
@@ -213,4 +282,7 @@ export interface Database {
   policy_assignments: PolicyAssignmentsTable;
   declarative_status: DeclarativeStatusTable;
   declarative_tokens: DeclarativeTokensTable;
+  compliance_devices: ComplianceDevicesTable;
+  compliance_commands: ComplianceCommandsTable;
+  compliance_history: ComplianceHistoryTable;
 }

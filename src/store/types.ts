@@ -407,3 +407,97 @@ export interface DeclarativeStatus {
   declarationsToken: string | null;
   updatedAt: number;
 }
+
+/** What lockwarden wants on a device: nothing, nothing possible, a profile or a declaration. */
+export type ComplianceDesiredKind = 'none' | 'not-applicable' | 'profile' | 'ddm';
+
+/** The commands lockwarden issues for compliance, whose results it takes in. */
+export type ComplianceCommandKind = 'InstallProfile' | 'RemoveProfile' | 'ProfileList' | 'SecurityInfo' | 'DeclarativeManagement';
+
+/** The desired delivery as stored; the compliance service reads it in its own terms. */
+export interface StoredDesired {
+  kind: ComplianceDesiredKind;
+  /** not-applicable: why. */
+  reason: string | null;
+  identifier: string | null;
+  /** The version: the profile's SHA-256, or the declaration's ServerToken. */
+  contentHash: string | null;
+  profileUuid: string | null;
+  payloadUuids: string[] | null;
+  serverToken: string | null;
+  /** When this version was decided. */
+  since: number | null;
+}
+
+/** The latest command that carried the desired policy (InstallProfile, or the DDM sync). */
+export interface StoredDelivery {
+  command: 'InstallProfile' | 'DeclarativeManagement';
+  commandUuid: string;
+  contentHash: string;
+  queuedAt: number;
+  resultStatus: string | null;
+  resultAt: number | null;
+  errorChain: unknown[] | null;
+}
+
+/** One device's compliance record. Evidence and assessment details are opaque JSON here. */
+export interface ComplianceRecord {
+  deviceId: string;
+  platform: string | null;
+  channel: 'profile' | 'ddm' | null;
+  channelReason: string | null;
+  desired: StoredDesired;
+  /** The passcode declaration the DDM manifest serves this device, if any. */
+  servedDeclaration: Record<string, unknown> | null;
+  delivery: StoredDelivery | null;
+  profileManaged: boolean;
+  /** Evidence as the compliance service wrote it (each with its `at`). */
+  profileList: unknown;
+  securityInfo: unknown;
+  ddmStatus: unknown;
+  ddmStatusAt: number | null;
+  profileListFailedAt: number | null;
+  securityInfoFailedAt: number | null;
+  installedAt: number | null;
+  reinstallCount: number;
+  reinstallDue: boolean;
+  state: string;
+  reasonCode: string;
+  reason: string;
+  graceDeadline: number | null;
+  evidence: unknown[];
+  nextProfileListAt: number | null;
+  nextSecurityInfoAt: number | null;
+  assessedAt: number;
+  historyCount: number;
+  updatedAt: number;
+}
+
+/** A compliance command still waiting for its result to be taken in. */
+export interface ComplianceCommand {
+  enrollmentId: string;
+  commandUuid: string;
+  kind: ComplianceCommandKind;
+  contentHash: string | null;
+  queuedAt: number;
+  /** The last status taken in (NotNow), if any. */
+  seenStatus: string | null;
+}
+
+/** A compliance command whose queue row has an answer not taken in yet. */
+export interface AnsweredComplianceCommand extends ComplianceCommand {
+  /** The queue row's status, or null when the row is gone (pruned, or the enrollment re-authenticated). */
+  queueStatus: QueueStatus | null;
+}
+
+export interface ComplianceHistoryEntry {
+  deviceId: string;
+  seq: number;
+  at: number;
+  fromState: string | null;
+  toState: string;
+  reasonCode: string;
+  reason: string;
+  graceDeadline: number | null;
+  evidence: unknown[];
+}

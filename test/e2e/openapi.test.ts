@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDeviceIdentity } from '../../src/crypto/device-ca.ts';
 import { buildApp } from '../../src/http/app.ts';
-import { deviceView } from '../../src/http/admin-routes.ts';
+import { complianceView, deviceView } from '../../src/http/admin-routes.ts';
 import { encodePlist } from '../../src/plist/plist-codec.ts';
 import { openRuntime } from '../../src/services/runtime.ts';
 import type { Runtime } from '../../src/services/runtime.ts';
@@ -207,12 +207,16 @@ describe('OpenAPI document and docs', () => {
       await device.checkIn({ MessageType: 'TokenUpdate', Topic: TOPIC, UDID: udid, Token: Buffer.alloc(32, 9), PushMagic: 'MAGIC', UnlockToken: Buffer.from('unlock') });
     });
 
-    it('a device, alone and in the list, is exactly deviceView()', async () => {
+    it('a device, alone (with its compliance) and in the list, is exactly deviceView()', async () => {
+      // Enrollment is assessed off the request path.
+      await runtime.compliance.settled();
       const device = await runtime.store.enrollments.getDevice(udid);
       const expected = JSON.parse(JSON.stringify(deviceView(device!, await runtime.store.enrollments.listForDevice(udid))));
       expect(expected.escrow.unlockTokenAt).toEqual(expect.any(String));
       expect(expected.model).toBeNull();
-      expect(await (await api(`/api/v1/devices/${udid}`)).json()).toEqual(expected);
+      const compliance = JSON.parse(JSON.stringify(complianceView(await runtime.store.compliance.get(udid))));
+      expect(compliance).toMatchObject({ state: 'unknown', reasonCode: 'no-policy', assessedAt: expect.any(String), graceDeadline: null, delivery: null });
+      expect(await (await api(`/api/v1/devices/${udid}`)).json()).toEqual({ ...expected, compliance });
       expect(await (await api('/api/v1/devices')).json()).toEqual({ devices: [expected], next: null });
     });
 

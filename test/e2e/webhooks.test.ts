@@ -1,6 +1,6 @@
 // A device talks HTTP to a real server configured with LOCKWARDEN_WEBHOOK_URL/SECRET; a local
 // receiver gets MicroMDM-shaped, HMAC-signed events, in order, with the UnlockToken redacted, and
-// nothing for a request the server refused.
+// nothing for a request the server refused; and lockwarden's own compliance events.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -88,6 +88,8 @@ describe('webhooks over HTTP (sqlite)', () => {
     expect((await device.checkIn({ MessageType: 'TokenUpdate', Topic: TOPIC, UDID: udid, Token: Buffer.alloc(32, 1), PushMagic: 'PM-0' })).status).toBe(403);
     expect((await device.checkIn({ MessageType: 'Authenticate', Topic: TOPIC, UDID: udid, OSVersion: '18.1', ProductName: 'iPhone17,1', SerialNumber: 'F2LXQ0E1N2' })).status).toBe(200);
     expect((await device.checkIn({ MessageType: 'TokenUpdate', Topic: TOPIC, UDID: udid, Token: Buffer.alloc(32, 2), PushMagic: 'PM-1', UnlockToken: unlockToken })).status).toBe(200);
+    // Enrollment is assessed off the request path: its first compliance state is an event of its own.
+    await runtime.compliance.settled();
     expect((await impostor.checkIn({ MessageType: 'TokenUpdate', Topic: TOPIC, UDID: udid, Token: Buffer.alloc(32, 3), PushMagic: 'EVIL' })).status).toBe(403);
     const uuid = newCommandUuid();
     await runtime.store.commands.enqueue({ uuid, requestType: 'SecurityInfo', body: Buffer.from(encodePlist(commandPlist(uuid, { RequestType: 'SecurityInfo' }))) }, [udid], { now: Date.now() });
@@ -95,7 +97,16 @@ describe('webhooks over HTTP (sqlite)', () => {
     expect((await device.connect({ UDID: udid, Status: 'Acknowledged', CommandUUID: uuid, SecurityInfo: { PasscodePresent: true } })).status).toBe(200);
     expect((await device.checkIn({ MessageType: 'CheckOut', Topic: TOPIC, UDID: udid })).status).toBe(200);
 
-    const got = await events(5);
+    const all = await events(6);
+    const compliance = all.filter((e) => e.topic === 'lockwarden.compliance');
+    expect(compliance).toEqual([{
+      topic: 'lockwarden.compliance', event_id: expect.any(String), created_at: expect.any(String),
+      compliance_event: {
+        udid, from_state: null, to_state: 'unknown', reason_code: 'no-policy', reason: 'no passcode policy is assigned to this device',
+        grace_deadline: null, at: expect.any(String),
+      },
+    }]);
+    const got = all.filter((e) => e.topic !== 'lockwarden.compliance');
     expect(got.map((e) => e.topic)).toEqual(['mdm.Authenticate', 'mdm.TokenUpdate', 'mdm.Connect', 'mdm.Connect', 'mdm.CheckOut']);
     expect(got[2]!.acknowledge_event).toMatchObject({ udid, status: 'Idle', command_uuid: '' });
     expect(got[3]!.acknowledge_event).toMatchObject({ udid, status: 'Acknowledged', command_uuid: uuid });
@@ -105,6 +116,7 @@ describe('webhooks over HTTP (sqlite)', () => {
       expect(signature.length === expected.length && timingSafeEqual(signature, expected)).toBe(true);
       expect(r.body.includes(unlockToken.toString('base64'))).toBe(false);
       const event = JSON.parse(r.body.toString('utf8')) as WebhookEvent;
+      if (event.topic === 'lockwarden.compliance') continue;
       const raw = Buffer.from((event.checkin_event ?? event.acknowledge_event)!.raw_payload, 'base64');
       expect(raw.includes(unlockToken)).toBe(false);
       expect(raw.toString('utf8')).not.toContain('UnlockToken');
@@ -117,6 +129,6 @@ describe('webhooks over HTTP (sqlite)', () => {
 
   it('counts deliveries in /metrics', async () => {
     const metrics = await (await fetch(`${url}/metrics`)).text();
-    expect(metrics).toMatch(/lockwarden_webhooks_total\{result="delivered"\} 5/);
+    expect(metrics).toMatch(/lockwarden_webhooks_total\{result="delivered"\} 6/);
   });
 });

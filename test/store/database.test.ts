@@ -13,10 +13,10 @@ import { migrateDownAll, migrateToLatest } from '../../src/store/migrate.ts';
 import { databases } from '../support/databases.ts';
 
 const TABLES = [
-  'api_tokens', 'audit_events', 'certificates', 'command_queue', 'commands', 'declarative_status', 'declarative_tokens', 'device_groups',
+  'api_tokens', 'audit_events', 'certificates', 'command_queue', 'commands', 'compliance_commands', 'compliance_devices', 'compliance_history', 'declarative_status', 'declarative_tokens', 'device_groups',
   'devices', 'enrollment_tokens', 'enrollments', 'policies', 'policy_assignments', 'policy_versions', 'secrets',
 ];
-const MIGRATIONS = ['0001-initial', '0002-audit-log', '0003-policies', '0004-declarative-status'];
+const MIGRATIONS = ['0001-initial', '0002-audit-log', '0003-policies', '0004-declarative-status', '0005-compliance'];
 
 async function userTables(store: Store): Promise<string[]> {
   const tables = await store.db.introspection.getTables();

@@ -97,6 +97,7 @@ let sharedPostgres: Promise<string> | undefined;
 const TABLES = [
   'command_queue', 'commands', 'enrollments', 'devices', 'enrollment_tokens', 'api_tokens', 'secrets', 'certificates', 'audit_events',
   'policy_assignments', 'device_groups', 'policy_versions', 'policies', 'declarative_status', 'declarative_tokens',
+  'compliance_history', 'compliance_commands', 'compliance_devices',
 ];
 
 export const databases: TestDatabase[] = [

@@ -10,10 +10,11 @@
 //   await fleet.close();
 
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { createDeviceCa, generateDeviceIdentity } from '../../src/crypto/device-ca.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { commandPlist } from '../../src/mdm/commands.ts';
 import { decodePlist, encodePlist } from '../../src/plist/plist-codec.ts';
@@ -46,14 +47,34 @@ export interface DeviceView {
   escrow: { unlockToken: 'escrowed' | 'absent'; unlockTokenAt: string | null; bootstrapToken: 'escrowed' | 'absent' };
   enrollments: { id: string; channel: 'device' | 'user'; type: string; enabled: boolean; pushable: boolean; tokenUpdateCount: number }[];
   updatedAt: string;
+  compliance: ComplianceView;
+}
+
+/** The device's `compliance`, as GET /api/v1/devices/:udid answers it. */
+export interface ComplianceView {
+  state: string;
+  reasonCode: string;
+  reason: string;
+  graceDeadline: string | null;
+  channel: 'profile' | 'ddm' | null;
+  channelReason: string | null;
+  installedAt: string | null;
+  reinstallCount: number;
+  delivery: { command: string; commandUuid: string; queuedAt: string; status: string | null; resultAt: string | null } | null;
+  evidence: { kind: string; at: string; detail: string }[];
+  assessedAt: string | null;
 }
 
 export interface FleetOptions {
   /** Default: SQLite in a temporary data directory. */
   database?: TestDatabaseUrl;
   clock?: VirtualClock;
-  /** The declarations each enrollment gets over DDM; default: the runtime's (none). */
+  /** The declarations each enrollment gets over DDM; default: the runtime's (each device's passcode declaration). */
   declarationsFor?: DeclarationsProvider;
+  /** Sign enrollment and passcode profiles with a throwaway identity (LOCKWARDEN_SIGNING_CERT/_KEY). */
+  signing?: boolean;
+  /** LOCKWARDEN_PASSCODE_CHANNEL; default the server's (auto). */
+  passcodeChannel?: 'auto' | 'profile';
 }
 
 /** A device's own options; `clock` defaults to the fleet's (give a device its own to move it alone). */
@@ -67,7 +88,7 @@ export interface Fleet {
   runtime: Runtime;
   apns: ApnsMock;
   router: PushRouter;
-  /** Drives the devices (unless given their own) and the APNs mock (apns-expiration); the server keeps real time. */
+  /** Drives the devices (unless given their own), the APNs mock (apns-expiration) and the server (runtime.now). */
   clock: VirtualClock;
   adminToken: string;
   /** A fresh enrollment URL (https://…/mdm/enroll?token=…) from the admin API. */
@@ -85,6 +106,10 @@ export interface Fleet {
   command(enrollmentId: string, commandUuid: string): Promise<QueuedCommand | undefined>;
   /** Waits until the device has answered the command with one of `statuses` (default: any answer). */
   untilAnswered(enrollmentId: string, commandUuid: string, options?: { statuses?: readonly QueueStatus[]; timeoutMs?: number }): Promise<QueuedCommand & { response: Record<string, unknown> }>;
+  /** Devices woken, delivery and the compliance processor all quiet. */
+  settled(): Promise<void>;
+  /** Waits until the device's compliance satisfies `until` (a state, or a test of the view); returns the view. */
+  untilCompliance(id: string, until: string | ((view: ComplianceView) => boolean), options?: { timeoutMs?: number }): Promise<ComplianceView>;
   close(): Promise<void>;
 }
 
@@ -104,9 +129,21 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
       LOCKWARDEN_APNS_URL: apns.url,
       LOCKWARDEN_APNS_TOPIC: FLEET_TOPIC,
       LOG_LEVEL: 'silent',
+      // Tests run the sweep themselves (fleet.runtime.compliance.sweep()), after moving the clock.
+      LOCKWARDEN_COMPLIANCE_SWEEP_SECONDS: '0',
     };
     if (options.database?.url) env.DATABASE_URL = await options.database.url();
-    runtime = await openRuntime(configFromEnv(env), Date.now, options.declarationsFor ? { declarationsFor: options.declarationsFor } : {});
+    if (options.passcodeChannel) env.LOCKWARDEN_PASSCODE_CHANNEL = options.passcodeChannel;
+    if (options.signing) {
+      const issuer = await createDeviceCa({ commonName: 'Fleet Harness Signing CA' });
+      const signer = await generateDeviceIdentity(issuer, 'Fleet Harness Profile Signer');
+      env.LOCKWARDEN_SIGNING_CERT = join(dataDir, 'signer.pem');
+      env.LOCKWARDEN_SIGNING_KEY = join(dataDir, 'signer.key');
+      await writeFile(env.LOCKWARDEN_SIGNING_CERT, `${signer.certificatePem}\n${issuer.certificatePem}`);
+      await writeFile(env.LOCKWARDEN_SIGNING_KEY, signer.privateKeyPem, { mode: 0o600 });
+    }
+    // The server shares the devices' clock, so a test moves both past a grace deadline at once.
+    runtime = await openRuntime(configFromEnv(env), clock.now, options.declarationsFor ? { declarationsFor: options.declarationsFor } : {});
     app = await buildApp(runtime, { logger: false });
     const url = await app.listen({ port: 0, host: '127.0.0.1' });
     const started = { runtime, app };
@@ -184,6 +221,26 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
             throw new Error(`command ${commandUuid} for ${enrollmentId} is ${queued?.status ?? 'not queued'}, waited for ${statuses.join('/')}`);
           }
           await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      },
+      async settled() {
+        // A wake may queue results for the processor, which may plan deliveries that push again.
+        for (let i = 0; i < 50; i++) {
+          await router.settled();
+          await started.runtime.compliance.settled();
+          await router.settled();
+          if (!started.runtime.compliance.delivery.busy && !started.runtime.compliance.processor.busy) return;
+        }
+      },
+      async untilCompliance(id, until, waitOptions = {}) {
+        const test = typeof until === 'string' ? (view: ComplianceView) => view.state === until : until;
+        const deadline = Date.now() + (waitOptions.timeoutMs ?? 10_000);
+        for (;;) {
+          await fleet.settled();
+          const view = (await fleet.getDevice(id)).compliance;
+          if (test(view)) return view;
+          if (Date.now() > deadline) throw new Error(`compliance of ${id} never got there: ${JSON.stringify(view)}`);
+          await new Promise((resolve) => setTimeout(resolve, 25));
         }
       },
       async close() {
