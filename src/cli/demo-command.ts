@@ -1,18 +1,16 @@
 // `lockwarden demo` (`npm run demo`): a throwaway server on SQLite in a temporary directory, the
-// local APNs mock, a simulated fleet of mixed devices, and the two example policies in
-// examples/policies delivered to it as InstallProfile commands (the baseline to every device that
-// can take it, the finance policy to a third of them), then SecurityInfo and ProfileList to all.
-// Prints how to reach the API, and a live summary until Ctrl-C, which removes everything.
+// local APNs mock and a simulated fleet of mixed devices. The two example policies in
+// examples/policies are stored and assigned (the baseline to every device, the finance policy to
+// the group "finance", which a third of the fleet joins), so the server delivers, verifies and
+// tracks them as it would for real devices. Prints how to reach the API, and a live summary until
+// Ctrl-C, which removes everything.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildApp } from '../http/app.ts';
-import { commandPlist, newCommandUuid } from '../mdm/commands.ts';
-import { buildProfile } from '../plist/mobileconfig.ts';
-import { encodePlist } from '../plist/plist-codec.ts';
-import { compilePolicy, profileContent } from '../policy/index.ts';
+import { toPolicyDocument } from '../policy/index.ts';
 import type { PasscodePolicy } from '../policy/index.ts';
 import { readPolicySource } from '../services/policy-source.ts';
 import { openRuntime } from '../services/runtime.ts';
@@ -39,54 +37,24 @@ async function examplePolicy(file: string): Promise<PasscodePolicy> {
   return result.value;
 }
 
-type Api = (method: string, path: string, body?: unknown, raw?: Buffer) => Promise<{ status: number; body: unknown }>;
+type Api = (method: string, path: string, body?: unknown) => Promise<{ status: number; body: unknown }>;
 
-/** NanoMDM-style enqueue, a URL's worth of ids at a time (each batch its own CommandUUID). */
-async function enqueueToAll(api: Api, ids: readonly string[], command: { RequestType: string } & Record<string, unknown>): Promise<void> {
-  for (let start = 0; start < ids.length; start += 200) {
-    const batch = ids.slice(start, start + 200);
-    const body = Buffer.from(encodePlist(commandPlist(newCommandUuid(), command)));
-    const sent = await api('PUT', `/v1/enqueue/${batch.map(encodeURIComponent).join(',')}`, undefined, body);
-    if (sent.status >= 300) throw new Error(`${command.RequestType}: HTTP ${sent.status} ${JSON.stringify(sent.body)}`);
-  }
+/** Stores a policy and assigns it; delivery to the devices it reaches is the server's job. */
+async function storeAndAssign(api: Api, name: string, policy: PasscodePolicy, target: Record<string, unknown>): Promise<void> {
+  const created = await api('POST', '/api/v1/policies', { name, policy: toPolicyDocument(policy) });
+  if (created.status !== 201) throw new Error(`policy ${name}: HTTP ${created.status} ${JSON.stringify(created.body)}`);
+  const { id } = created.body as { id: string };
+  const assigned = await api('POST', `/api/v1/policies/${id}/assignments`, target);
+  if (assigned.status >= 300) throw new Error(`assigning ${name}: HTTP ${assigned.status} ${JSON.stringify(assigned.body)}`);
 }
 
-/**
- * One InstallProfile per distinct compiled profile, bulk-enqueued to every device it was compiled
- * for. Returns why the others could not get it (tvOS, Shared iPad, macOS User Enrollment).
- */
-async function deliverPolicy(api: Api, policy: PasscodePolicy, devices: SimulatedDevice[]): Promise<Map<string, number>> {
-  const byProfile = new Map<string, { bytes: Buffer; ids: string[] }>();
-  const refused = new Map<string, number>();
-  for (const device of devices) {
-    const outcome = compilePolicy(policy.requirements, { platform: device.kind.platform, enrollment: device.kind.enrollment });
-    if (!outcome.ok) {
-      refused.set(outcome.reason, (refused.get(outcome.reason) ?? 0) + 1);
-      continue;
-    }
-    const bytes = Buffer.from(encodePlist(buildProfile(profileContent(outcome.compiled, policy.meta))));
-    const key = bytes.toString('base64');
-    const entry = byProfile.get(key) ?? { bytes, ids: [] };
-    entry.ids.push(device.id);
-    byProfile.set(key, entry);
-  }
-  for (const { bytes, ids } of byProfile.values()) await enqueueToAll(api, ids, { RequestType: 'InstallProfile', Payload: bytes });
-  return refused;
-}
-
-function summary(devices: SimulatedDevice[], queue: Record<string, number>, pushes: number): string {
-  const passcodes = { compliant: 0, 'in-grace': 0, 'non-compliant': 0, 'no passcode policy': 0 };
-  for (const device of devices) {
-    const status = device.passcodeStatus();
-    const hasPolicy = device.profileList(true).length > 0;
-    passcodes[hasPolicy ? status.state : 'no passcode policy'] += 1;
-  }
+function summary(devices: SimulatedDevice[], queue: Record<string, number>, compliance: Record<string, number>, pushes: number): string {
   const escrowed = devices.filter((d) => d.unlockToken !== undefined).length;
+  const states = Object.entries(compliance).filter(([, n]) => n > 0).sort(([a], [b]) => a.localeCompare(b)).map(([state, n]) => `${n} ${state}`).join(', ');
   const time = new Date().toISOString().slice(11, 19);
   return `[${time}] ${devices.length} devices, ${escrowed} UnlockTokens escrowed · commands: ${queue.Acknowledged ?? 0} acknowledged, ` +
     `${queue.Error ?? 0} error, ${queue.NotNow ?? 0} not now, ${queue.pending ?? 0} pending · ${pushes} pushes delivered\n` +
-    `           passcodes as the devices judge them: ${passcodes.compliant} compliant, ${passcodes['in-grace']} in grace, ` +
-    `${passcodes['non-compliant']} non-compliant, ${passcodes['no passcode policy']} without a passcode policy\n`;
+    `           compliance, as the devices' reports prove it: ${states || 'not assessed yet'}\n`;
 }
 
 export async function demoCommand(options: DemoOptions): Promise<void> {
@@ -104,6 +72,8 @@ export async function demoCommand(options: DemoOptions): Promise<void> {
     LOCKWARDEN_DATA_DIR: dataDir,
     LOCKWARDEN_APNS_URL: apns.url,
     LOCKWARDEN_ADMIN_TOKEN: adminToken,
+    // A livelier demo than production's default of two minutes.
+    LOCKWARDEN_COMPLIANCE_SWEEP_SECONDS: '20',
     LOG_LEVEL: 'warn',
   }));
   const app = await buildApp(runtime, { logger: false });
@@ -116,11 +86,11 @@ export async function demoCommand(options: DemoOptions): Promise<void> {
       if ((err as { code?: string }).code === 'EADDRINUSE') throw new CliError(`port ${options.port} is in use: try --port 0 (any free port) or PORT=…`);
       throw err;
     }
-    const api: Api = async (method, path, body, raw) => {
+    const api: Api = async (method, path, body) => {
       const response = await fetch(`${url}${path}`, {
         method,
-        headers: { authorization: `Bearer ${adminToken}`, 'content-type': raw ? 'application/xml' : 'application/json' },
-        ...(raw ? { body: raw } : body !== undefined && { body: JSON.stringify(body) }),
+        headers: { authorization: `Bearer ${adminToken}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
+        ...(body !== undefined && { body: JSON.stringify(body) }),
       });
       const text = await response.text();
       return { status: response.status, body: text === '' ? undefined : JSON.parse(text) as unknown };
@@ -134,6 +104,11 @@ export async function demoCommand(options: DemoOptions): Promise<void> {
       `               ./bin/lockwarden devices list --server ${url} --token ${adminToken}\n` +
       `  audit log    ./bin/lockwarden audit list --server ${url} --token ${adminToken}\n` +
       `  metrics      ${url}/metrics\n\n`);
+
+    // Policies first: each device gets its effective policy the moment it enrolls.
+    await storeAndAssign(api, 'baseline', baseline, { all: true });
+    await storeAndAssign(api, 'finance', finance, { group: 'finance' });
+    process.stdout.write(`policies: "${baseline.meta.displayName}" assigned to every device, "${finance.meta.displayName}" to the group "finance"\n`);
 
     const token = await api('POST', '/api/v1/enrollment-tokens', { label: 'demo fleet', identity: 'any' });
     if (token.status !== 201) throw new Error(`enrollment token: HTTP ${token.status} ${JSON.stringify(token.body)}`);
@@ -152,14 +127,11 @@ export async function demoCommand(options: DemoOptions): Promise<void> {
     printer.done(fleet.progress());
     const devices = fleet.devices;
 
-    const notes = new Map<string, number>();
-    for (const [reason, n] of await deliverPolicy(api, baseline, devices)) notes.set(reason, n);
-    await deliverPolicy(api, finance, devices.filter((_, i) => i % 3 === 0));
-    process.stdout.write(`policies: "${baseline.meta.displayName}" to every device that takes a passcode payload, "${finance.meta.displayName}" on top for a third of them\n`);
-    for (const [reason, n] of notes) process.stdout.write(`  not delivered to ${n} device(s): ${reason}\n`);
-    for (const requestType of ['ProfileList', 'SecurityInfo']) await enqueueToAll(api, devices.map((d) => d.id), { RequestType: requestType });
+    // A third of the fleet joins "finance": the server delivers the stricter merge to just those.
+    for (const device of devices.filter((_, i) => i % 3 === 0)) await api('PUT', `/api/v1/devices/${encodeURIComponent(device.id)}/groups`, { groups: ['finance'] });
+    process.stdout.write(`${Math.ceil(devices.length / 3)} devices put in the group "finance"; see one with ./bin/lockwarden devices show UDID --server ${url} --token ${adminToken}\n`);
 
-    const report = async () => process.stdout.write(summary(devices, await runtime.store.commands.stats(), apns.delivered.length));
+    const report = async () => process.stdout.write(summary(devices, await runtime.store.commands.stats(), await runtime.store.compliance.countByState(), apns.delivered.length));
     const ticker = setInterval(() => void report(), 5000);
     setTimeout(() => void report(), 1500).unref();
     process.stdout.write('\nrunning; Ctrl-C stops the demo and deletes its data\n');

@@ -44,9 +44,13 @@ export interface CheckinServiceDeps {
   onEnrolled?: (deviceId: string) => void;
 }
 
-/** The first TokenUpdate after Authenticate completes an enrollment (Enrollment.tokenUpdateCount). */
+/**
+ * The first TokenUpdate after Authenticate completes an enrollment (Enrollment.tokenUpdateCount).
+ * A Shared iPad user's first one counts too: only then does the server learn the iPad is shared,
+ * which changes what may be delivered to it.
+ */
 function completesEnrollment(enrollment: Enrollment): boolean {
-  return enrollment.channel === 'device' && enrollment.tokenUpdateCount === 1;
+  return enrollment.tokenUpdateCount === 1 && (enrollment.channel === 'device' || enrollment.type === 'Shared iPad');
 }
 
 export function checkinService(deps: CheckinServiceDeps): CheckinHandler {

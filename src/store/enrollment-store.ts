@@ -363,6 +363,11 @@ export function createEnrollmentStore(db: Kysely<Database>, dialect: StoreDialec
           .returningAll()
           .executeTakeFirst();
         if (row === undefined) throw new UnknownEnrollmentError([u.enrollmentId]);
+        // A Shared iPad's device channel looks like any iPad's; its users' channels say what it is
+        // (EnrollmentType "Shared iPad"), and the passcode payload and declaration are forbidden there.
+        if (u.type === 'Shared iPad') {
+          await trx.updateTable('devices').set({ enrollment_kind: 'shared-ipad', updated_at: u.now }).where('id', '=', u.deviceId).execute();
+        }
 
         if (u.unlockToken) {
           await trx

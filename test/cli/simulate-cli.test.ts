@@ -101,12 +101,14 @@ describe('lockwarden demo', () => {
     const [, dataDir] = await demo.waitFor(/a throwaway server in (\S+)/);
     await demo.waitFor(/running; Ctrl-C stops the demo/);
     expect(demo.output()).toMatch(/enrolled 8\/8/);
-    expect(demo.output()).toMatch(/policies: "Baseline passcode" to every device/);
+    expect(demo.output()).toMatch(/policies: "Baseline passcode" assigned to every device, "Finance passcode" to the group "finance"/);
 
     const devices = await api<{ devices: unknown[] }>(url!, token!, '/api/v1/devices');
     expect(devices.body.devices).toHaveLength(8);
     // The live summary reports commands the devices answered.
     await demo.waitFor(/commands: [1-9]\d* acknowledged/, 30_000);
+    // …and the compliance the server proves from their reports (policies were delivered unasked).
+    await demo.waitFor(/compliance, as the devices' reports prove it: .*\d+ (in-grace|not-observable)/, 30_000);
 
     demo.child.kill('SIGINT');
     expect(await demo.exited).toBe(0);

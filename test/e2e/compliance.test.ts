@@ -128,6 +128,15 @@ for (const database of databaseUrls) {
       expect(tv.received.commands).toEqual([]);
     });
 
+    it('learns an iPad is shared from its user channel, and then holds no passcode policy for it', async () => {
+      const ipad = await fleet.enroll('shared-ipad');
+      const view = await fleet.untilCompliance(ipad.id, 'not-applicable');
+      expect(view.reason).toMatch(/Shared iPad/);
+      expect((await fleet.getDevice(ipad.id)).enrollmentKind).toBe('shared-ipad');
+      await fleet.settled();
+      expect(ipad.hasProfile(EFFECTIVE_PROFILE_IDENTIFIER)).toBe(false);
+    });
+
     it('sends a policy update only to the devices it affects', async () => {
       const sales = await fleet.api<{ id: string }>('POST', '/api/v1/policies', { name: 'Sales', policy: { MinimumLength: 8, AllowSimple: false } });
       expect((await fleet.api('POST', `/api/v1/policies/${sales.body.id}/assignments`, { group: 'Sales' })).status).toBe(201);
