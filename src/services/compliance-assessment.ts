@@ -7,7 +7,7 @@ import type { ErrorChainItem } from '../mdm/command-report.ts';
 import { PLATFORMS } from '../policy/index.ts';
 import type { Platform } from '../policy/index.ts';
 import type { Repositories } from '../store/database.ts';
-import type { ComplianceCommandKind, ComplianceRecord, Device } from '../store/types.ts';
+import type { ComplianceCommandKind, ComplianceHistoryEntry, ComplianceRecord, Device } from '../store/types.ts';
 import { assessCompliance, transition } from './compliance/index.ts';
 import type {
   Assessment, DdmStatusEvidence, DeliveryRecord, DeliveryResultStatus, DesiredState, DeviceFacts, EvidenceRef, HistoryEntry,
@@ -17,16 +17,8 @@ import type {
 /** After a ProfileList or SecurityInfo the device could not answer, ask again no sooner than this. */
 export const POLL_RETRY_MS = 15 * 60_000;
 
-/** A state change, as webhooks and logs report it. */
-export interface ComplianceChange {
-  deviceId: string;
-  at: number;
-  fromState: string | null;
-  toState: string;
-  reasonCode: string;
-  reason: string;
-  graceDeadline: number | null;
-}
+/** A state change, as webhooks and logs report it: a history entry without its bookkeeping. */
+export type ComplianceChange = Omit<ComplianceHistoryEntry, 'seq' | 'evidence'>;
 
 export type ComplianceChangeListener = (change: ComplianceChange) => void;
 

@@ -7,22 +7,14 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readProfileBytes } from '../../src/plist/mobileconfig.ts';
-import { BIN, startServer } from '../support/server-process.ts';
+import { runCli, startServer } from '../support/server-process.ts';
 import type { Started } from '../support/server-process.ts';
 
-const run = promisify(execFile);
 const TOKEN = 'cli-admin-token-0123456789abcdefghij';
 const TOPIC = 'com.apple.mgmt.External.2f8a9c10-cli-test';
 
-async function lockwarden(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(BIN, args, { encoding: 'utf8' });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const run = promisify(execFile);
+const lockwarden = runCli;
 
 describe('admin commands over the REST API', () => {
   let server: Started;

@@ -2,13 +2,11 @@
 // against a running server, then `audit verify` reading the database the server left behind,
 // intact (exit 0) and after a row was tampered with in SQL (exit 1, naming the seq). On
 // PostgreSQL too, configured the way the server is (DATABASE_URL, LOCKWARDEN_MASTER_KEY).
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import SqliteDatabase from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,23 +14,12 @@ import { openRuntime } from '../../src/services/runtime.ts';
 import { SYSTEM_ACTOR } from '../../src/services/audit-log.ts';
 import { configFromEnv } from '../../src/services/server-config.ts';
 import { databaseUrls } from '../support/databases.ts';
-import { BIN, startServer } from '../support/server-process.ts';
+import { runCli, startServer } from '../support/server-process.ts';
 import type { Started } from '../support/server-process.ts';
 
-const run = promisify(execFile);
 const TOKEN = 'cli-audit-admin-token-0123456789abcdef';
 
-async function lockwarden(args: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  // The server's settings come from the environment: only what the test gives, nothing inherited.
-  const { DATABASE_URL: _url, LOCKWARDEN_MASTER_KEY: _key, LOCKWARDEN_DATA_DIR: _dir, ...inherited } = process.env;
-  try {
-    const { stdout, stderr } = await run(BIN, args, { encoding: 'utf8', env: { ...inherited, ...env } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const lockwarden = runCli;
 
 describe('API token and audit commands, then audit verify on the data directory', () => {
   let server: Started;

@@ -1,27 +1,16 @@
 // `lockwarden policies …` and `devices groups|effective-policy` as processes against a running
 // server: files read as `policy validate` reads them, every version kept, assignments by target.
-import { execFile } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, startServer } from '../support/server-process.ts';
+import { runCli, startServer } from '../support/server-process.ts';
 import type { Started } from '../support/server-process.ts';
 
-const run = promisify(execFile);
 const TOKEN = 'cli-policy-admin-token-0123456789abcdef';
 const EXAMPLES = join(import.meta.dirname, '../../examples/policies');
 
-async function lockwarden(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(BIN, args, { encoding: 'utf8' });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const lockwarden = runCli;
 
 describe('policy administration over the REST API', () => {
   let server: Started;
