@@ -29,8 +29,7 @@ for (const database of databases) {
       await world.enroll('PHONE-1');
     });
     afterEach(async () => {
-      await world.delivery.close();
-      await world.processor.close();
+      await world.close();
       await store.close();
     });
 
@@ -213,8 +212,7 @@ for (const database of databases) {
       world = await openWorld(store, { channel: 'auto' });
     });
     afterEach(async () => {
-      await world.delivery.close();
-      await world.processor.close();
+      await world.close();
       await store.close();
     });
 

@@ -23,8 +23,7 @@ for (const database of databases) {
       world = await openWorld(store);
     });
     afterEach(async () => {
-      await world.delivery.close();
-      await world.processor.close();
+      await world.close();
       expect(await world.audit.verify()).toMatchObject({ ok: true });
       await store.close();
     });
@@ -211,8 +210,7 @@ for (const database of databases) {
       world = await openWorld(store, { channel: 'auto' });
     });
     afterEach(async () => {
-      await world.delivery.close();
-      await world.processor.close();
+      await world.close();
       await store.close();
     });
 

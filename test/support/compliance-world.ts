@@ -49,6 +49,8 @@ export interface World {
   createPolicy(name: string, policy: unknown): Promise<string>;
   /** Delivery and the processor have nothing queued. */
   settle(): Promise<void>;
+  /** Stops delivery and the processor (the store is the caller's to close). */
+  close(): Promise<void>;
 }
 
 export async function openWorld(store: Store, options: { channel?: PasscodeChannelSetting } = {}): Promise<World> {
@@ -115,6 +117,10 @@ export async function openWorld(store: Store, options: { channel?: PasscodeChann
         await processor.idle();
         await delivery.idle();
       } while (processor.busy || delivery.busy);
+    },
+    async close() {
+      await delivery.close();
+      await processor.close();
     },
   };
   return world;
